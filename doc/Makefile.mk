@@ -1,0 +1,2 @@
+# doc/: man pages and the user guide.
+EXTRA_DIST += doc/protocol.md

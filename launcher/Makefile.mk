@@ -1,0 +1,1 @@
+# launcher/: keelrun (see issue "keelrun and placement").

@@ -1,0 +1,519 @@
+/* dispatch.c: one executor as the manager thread runs it: which workers it
+ * uses, which tasks go where (a prefetch window per worker, tasks batched
+ * into one message), results, and what a worker's death does to its futures
+ * under the executor's on_crash policy. */
+#include "keel_int.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WINDOW_WORK 4e-3       /* seconds of work to keep queued per worker */
+#define WINDOW_MIN 2
+#define WINDOW_MAX 1024
+#define BATCH_BYTES (1 << 20)  /* soft cap of one TASKS message */
+
+/* ---- queues ---- */
+
+static void pend_push(keel_executor *ex, keel_future *f, bool front)
+{
+  if (front) {
+    f->next = ex->pend_head;
+    ex->pend_head = f;
+    if (!ex->pend_tail)
+      ex->pend_tail = f;
+  } else {
+    f->next = NULL;
+    if (ex->pend_tail)
+      ex->pend_tail->next = f;
+    else
+      ex->pend_head = f;
+    ex->pend_tail = f;
+  }
+  ex->npend++;
+}
+
+static keel_future *pend_pop(keel_executor *ex)
+{
+  keel_future *f = ex->pend_head;
+  if (f) {
+    ex->pend_head = f->next;
+    if (!ex->pend_head)
+      ex->pend_tail = NULL;
+    f->next = NULL;
+    ex->npend--;
+  }
+  return f;
+}
+
+static void inflight_push(keel__xworker *w, keel_future *f)
+{
+  f->next = NULL;
+  if (w->tail)
+    w->tail->next = f;
+  else
+    w->head = f;
+  w->tail = f;
+  w->inflight++;
+}
+
+/* Remove task id from w's in-flight list; results come in order, so it is
+ * almost always the head. */
+static keel_future *inflight_take(keel__xworker *w, uint64_t id)
+{
+  keel_future *prev = NULL;
+  for (keel_future *f = w->head; f; prev = f, f = f->next) {
+    if (f->task_id != id)
+      continue;
+    if (prev)
+      prev->next = f->next;
+    else
+      w->head = f->next;
+    if (w->tail == f)
+      w->tail = prev;
+    f->next = NULL;
+    w->inflight--;
+    return f;
+  }
+  return NULL;
+}
+
+keel__xworker *keel__exec_worker(keel_executor *ex, int rank)
+{
+  for (int i = 0; i < ex->nw; i++)
+    if (ex->w[i].rank == rank)
+      return &ex->w[i];
+  return NULL;
+}
+
+/* ---- finishing futures ---- */
+
+static void finish(keel_executor *ex, keel_future *f, int code, char *data,
+                   size_t len, const keel_error *e)
+{
+  free(f->arg); /* no retry can need it any more */
+  f->arg = NULL;
+  keel__batch_finish(f, code, data, len, e);
+  ex->outstanding--;
+}
+
+static void fail_all(keel_executor *ex, keel_future *list, int code,
+                     const keel_error *e)
+{
+  while (list) {
+    keel_future *next = list->next;
+    list->next = NULL;
+    finish(ex, list, code, NULL, 0, e);
+    list = next;
+  }
+}
+
+void keel__exec_cancel_pending(keel_executor *ex)
+{
+  keel__batch_begin();
+  for (keel_future *f = ex->pend_head; f; f = f->next)
+    keel__batch_finish(f, KEEL_ECANCELED, NULL, 0, NULL);
+  keel__batch_end(); /* they stay queued; dispatch drops them */
+}
+
+/* Tell the user threads and stop using every worker. */
+static void break_exec(keel_executor *ex, const char *why)
+{
+  char *msg = keel__strdup_printf("executor %u is broken: %s", ex->id, why);
+  keel_error e = {KEEL_EBROKEN, msg ? msg : why, -1, NULL, 0, -1, 0, NULL};
+  pthread_mutex_lock(&keel__rt.lock);
+  atomic_store(&ex->state, KEEL__X_BROKEN);
+  free(ex->broken_msg);
+  ex->broken_msg = msg ? strdup(msg) : NULL;
+  pthread_mutex_unlock(&keel__rt.lock);
+  keel__batch_begin();
+  fail_all(ex, ex->pend_head, KEEL_EBROKEN, &e);
+  ex->pend_head = ex->pend_tail = NULL;
+  ex->npend = 0;
+  for (int i = 0; i < ex->nw; i++) {
+    fail_all(ex, ex->w[i].head, KEEL_EBROKEN, &e);
+    ex->w[i].head = ex->w[i].tail = NULL;
+    ex->w[i].inflight = 0;
+    if (ex->w[i].state == KEEL__W_ACTIVE)
+      ex->w[i].state = KEEL__W_RETIRING;
+  }
+  keel__batch_end();
+  atomic_store(&ex->nworkers, 0);
+  free(msg);
+}
+
+/* ---- workers ---- */
+
+static int pick_rank(keel_executor *ex)
+{
+  int best = -1;
+  for (int r = 1; r < keel__rt.nranks; r++) {
+    keel__rank *k = &keel__rt.ranks[r];
+    if (k->lost || k->stopped || keel__exec_worker(ex, r))
+      continue;
+    if (best < 0 || k->nexec < keel__rt.ranks[best].nexec)
+      best = r;
+  }
+  return best;
+}
+
+static void xopts_of(const keel_executor *ex, keel__xopts *o)
+{
+  o->task_timeout = ex->opt.task_timeout;
+  o->idle_timeout = ex->opt.idle_timeout;
+  o->memory_limit = ex->opt.memory_limit;
+  o->max_tasks = ex->opt.max_tasks_per_worker;
+  o->on_crash = ex->opt.on_crash;
+  o->init_fn = ex->init_fn;
+  o->initarg = ex->initarg;
+  o->initarg_len = (uint32_t)ex->opt.initarg_len;
+}
+
+static bool attach(keel_executor *ex)
+{
+  int r = pick_rank(ex);
+  if (r < 0)
+    return false;
+  if (ex->nw == ex->wcap) {
+    int cap = ex->wcap ? ex->wcap * 2 : 4;
+    keel__xworker *w = realloc(ex->w, (size_t)cap * sizeof *w);
+    if (!w)
+      return false;
+    ex->w = w;
+    ex->wcap = cap;
+  }
+  ex->w[ex->nw++] = (keel__xworker){.rank = r, .state = KEEL__W_ACTIVE,
+                                    .opened_at = keel__now()};
+  keel__rt.ranks[r].nexec++;
+  keel_buf b = {0};
+  keel__xopts o;
+  xopts_of(ex, &o);
+  keel__wr_open(&b, ex->id, &o);
+  keel__send(r, &b);
+  return true;
+}
+
+static void remove_worker(keel_executor *ex, keel__xworker *w)
+{
+  keel__rt.ranks[w->rank].nexec--;
+  *w = ex->w[--ex->nw];
+}
+
+static int count_state(const keel_executor *ex, int state)
+{
+  int n = 0;
+  for (int i = 0; i < ex->nw; i++)
+    n += ex->w[i].state == state;
+  return n;
+}
+
+static keel__xworker *least_busy(keel_executor *ex)
+{
+  keel__xworker *best = NULL;
+  for (int i = 0; i < ex->nw; i++)
+    if (ex->w[i].state == KEEL__W_ACTIVE &&
+        (!best || ex->w[i].inflight < best->inflight))
+      best = &ex->w[i];
+  return best;
+}
+
+static int reconcile(keel_executor *ex)
+{
+  bool broken = atomic_load(&ex->state) == KEEL__X_BROKEN;
+  int want = broken || (ex->m_shutdown && ex->outstanding == 0)
+                 ? 0 : ex->m_target;
+  int active = count_state(ex, KEEL__W_ACTIVE), act = 0;
+  for (; active < want && attach(ex); active++)
+    act++;
+  for (; active > want; active--, act++)
+    least_busy(ex)->state = KEEL__W_RETIRING;
+  for (int i = 0; i < ex->nw; i++)
+    if (ex->w[i].state == KEEL__W_RETIRING && ex->w[i].inflight == 0) {
+      keel_buf b = {0};
+      size_t off = b.len;
+      keel__wr_hdr(&b, KEEL__M_CLOSE, ex->id, 0);
+      keel__wr_finish(&b, off, 0);
+      keel__send(ex->w[i].rank, &b);
+      ex->w[i].state = KEEL__W_CLOSING;
+      act++;
+    }
+  if (!broken)
+    atomic_store(&ex->nworkers, active);
+  return act;
+}
+
+/* ---- dispatch ---- */
+
+static int window(const keel_executor *ex)
+{
+  if (ex->task_time <= 0)
+    return WINDOW_MIN;
+  double w = ceil(WINDOW_WORK / ex->task_time);
+  return w < WINDOW_MIN ? WINDOW_MIN : w > WINDOW_MAX ? WINDOW_MAX : (int)w;
+}
+
+/* Take up to n startable futures off the queue, marking them running. */
+static int take_batch(keel_executor *ex, int n, keel_future **out)
+{
+  int k = 0;
+  keel__batch_begin();
+  while (k < n && ex->pend_head) {
+    keel_future *f = pend_pop(ex);
+    if (f->state == KEEL__F_CANCELLED) {
+      keel__batch_drop(f);
+      ex->outstanding--;
+      continue;
+    }
+    f->state = KEEL__F_RUNNING;
+    out[k++] = f;
+  }
+  keel__batch_end();
+  return k;
+}
+
+static void send_tasks(keel_executor *ex, keel__xworker *w, keel_future **fs,
+                       int n)
+{
+  keel_buf b = {0};
+  keel__wr_hdr(&b, KEEL__M_TASKS, ex->id, 0);
+  for (int i = 0; i < n; i++) {
+    keel__task t = {fs[i]->task_id, fs[i]->fn, fs[i]->item_size, fs[i]->arg,
+                    (uint32_t)fs[i]->arg_len};
+    keel__wr_task(&b, &t);
+    fs[i]->rank = w->rank;
+    inflight_push(w, fs[i]);
+  }
+  keel__wr_finish(&b, 0, (uint32_t)n);
+  keel__send(w->rank, &b);
+}
+
+/* Fill worker w up to its share of the queue, in batches. */
+static int feed(keel_executor *ex, keel__xworker *w, int share)
+{
+  keel_future *fs[64];
+  int sent = 0;
+  while (share > 0 && ex->npend > 0) {
+    int n = take_batch(ex, share < 64 ? share : 64, fs);
+    if (n == 0)
+      break;
+    send_tasks(ex, w, fs, n);
+    share -= n;
+    sent += n;
+  }
+  return sent;
+}
+
+static int dispatch(keel_executor *ex)
+{
+  int win = window(ex), room_workers = 0, act = 0;
+  for (int i = 0; i < ex->nw; i++)
+    room_workers += ex->w[i].state == KEEL__W_ACTIVE &&
+                    ex->w[i].inflight < win;
+  for (int i = 0; i < ex->nw && ex->npend && room_workers; i++) {
+    keel__xworker *w = &ex->w[i];
+    if (w->state != KEEL__W_ACTIVE || w->inflight >= win)
+      continue;
+    int share = (int)((ex->npend + (size_t)room_workers - 1) /
+                      (size_t)room_workers);
+    if (share > win - w->inflight)
+      share = win - w->inflight;
+    act += feed(ex, w, share);
+    room_workers--;
+  }
+  return act;
+}
+
+static void fail_pending_broken(keel_executor *ex)
+{
+  keel_error e = {KEEL_EBROKEN, ex->broken_msg, -1, NULL, 0, -1, 0, NULL};
+  keel__batch_begin();
+  while (ex->pend_head) {
+    keel_future *f = pend_pop(ex);
+    finish(ex, f, KEEL_EBROKEN, NULL, 0, &e);
+  }
+  keel__batch_end();
+}
+
+int keel__exec_step(keel_executor *ex)
+{
+  int act = 0;
+  if (atomic_load(&ex->state) == KEEL__X_BROKEN && ex->pend_head) {
+    fail_pending_broken(ex);
+    act++;
+  }
+  act += reconcile(ex);
+  if (atomic_load(&ex->state) == KEEL__X_OPEN)
+    act += dispatch(ex);
+  return act;
+}
+
+/* ---- what comes back ---- */
+
+static void note_runtime(keel_executor *ex, uint32_t us)
+{
+  double t = us * 1e-6 + 2e-6; /* floor: an empty task is not free */
+  ex->task_time = ex->task_time > 0 ? 0.8 * ex->task_time + 0.2 * t : t;
+}
+
+static void finish_result(keel_executor *ex, keel_future *f, int rank,
+                          const keel__result *res)
+{
+  if (res->status == 0) {
+    char *data = NULL;
+    if (res->len && (data = malloc(res->len)))
+      memcpy(data, res->data, res->len);
+    if (res->len && !data) {
+      finish(ex, f, KEEL_ENOMEM, NULL, 0, NULL);
+      return;
+    }
+    finish(ex, f, KEEL_OK, data, res->len, NULL);
+    return;
+  }
+  char *msg = strndup(res->data ? res->data : "", res->len);
+  keel_error e = {res->status, msg && *msg ? msg : NULL, rank,
+                  keel__rt.ranks[rank].host, 0, -1, f->task_id, NULL};
+  finish(ex, f, res->status, NULL, 0, &e);
+  free(msg);
+}
+
+void keel__exec_results(keel_executor *ex, int rank, const keel__hdr *h,
+                        keel__rd *rd)
+{
+  keel__xworker *w = keel__exec_worker(ex, rank);
+  keel__batch_begin();
+  for (uint32_t i = 0; i < h->count; i++) {
+    keel__result res;
+    if (keel__rd_result(rd, &res)) {
+      keel__batch_end();
+      keel__rank_fail(rank, "malformed RESULTS message");
+      return;
+    }
+    keel_future *f = w ? inflight_take(w, res.id) : NULL;
+    if (!f)
+      continue; /* the executor already failed it (broken, lost) */
+    note_runtime(ex, res.runtime_us);
+    finish_result(ex, f, rank, &res);
+  }
+  keel__batch_end();
+}
+
+void keel__exec_closed(keel_executor *ex, int rank)
+{
+  keel__xworker *w = keel__exec_worker(ex, rank);
+  if (w)
+    remove_worker(ex, w);
+}
+
+/* ---- deaths ---- */
+
+static char *describe_exit(const keel__death *d)
+{
+  if (d->signal)
+    return keel__strdup_printf("was killed by signal %d (%s)", d->signal,
+                               strsignal(d->signal));
+  if (d->exit_status < 0)
+    return strdup("was lost");
+  return keel__strdup_printf("exited with status %d", d->exit_status);
+}
+
+static char *death_message(const keel__death *d, const keel__xworker *w,
+                           const keel_future *f, double timeout)
+{
+  const char *host = keel__rt.ranks[w->rank].host;
+  const char *name = NULL;
+  keel__registry_fn(f ? f->fn : 0, &name);
+  char *how = describe_exit(d), *msg;
+  char where[512];
+  snprintf(where, sizeof where, "task %llu%s%s%s on rank %d (host %s)",
+           f ? f->task_id : 0ULL, name ? " (" : "", name ? name : "",
+           name ? ")" : "", w->rank, host ? host : "?");
+  if (d->cause == KEEL__C_DEADLINE)
+    msg = keel__strdup_printf("%s ran past task_timeout of %g s and was "
+                              "killed", where, timeout);
+  else
+    msg = keel__strdup_printf("%s: the task process %s%s%s", where,
+                              how ? how : "died",
+                              d->message && *d->message ? ": " : "",
+                              d->message ? d->message : "");
+  free(how);
+  return msg;
+}
+
+static void requeue_or_fail(keel_executor *ex, keel_future *f, int code,
+                            const keel_error *e)
+{
+  if (ex->opt.on_crash == KEEL_ON_CRASH_RETRY && code == KEEL_EWORKER &&
+      f->tries < ex->opt.max_retries) {
+    f->tries++; /* it stays RUNNING: the user saw it start */
+    pend_push(ex, f, true);
+    return;
+  }
+  keel__batch_begin();
+  finish(ex, f, code, NULL, 0, e);
+  keel__batch_end();
+}
+
+void keel__exec_death(keel_executor *ex, int rank, const keel__death *d)
+{
+  keel__xworker *w = keel__exec_worker(ex, rank);
+  if (!w || atomic_load(&ex->state) == KEEL__X_BROKEN)
+    return;
+  keel_future *f = d->task_id ? inflight_take(w, d->task_id) : NULL;
+  char *msg = death_message(d, w, f, ex->opt.task_timeout);
+  const char *text = msg ? msg : "a task process died";
+  if (d->cause == KEEL__C_INIT || d->cause == KEEL__C_SPAWN) {
+    char *why = keel__strdup_printf(
+        "%s on rank %d (host %s): %s",
+        d->cause == KEEL__C_INIT ? "the initializer failed"
+                                 : "a task process could not be started",
+        rank, keel__rt.ranks[rank].host ? keel__rt.ranks[rank].host : "?",
+        d->message && *d->message ? d->message : text);
+    if (f)
+      pend_push(ex, f, true); /* not its fault: fails with the rest */
+    break_exec(ex, why ? why : text);
+    free(why);
+    free(msg);
+    return;
+  }
+  int code = d->cause == KEEL__C_DEADLINE ? KEEL_EDEADLINE : KEEL_EWORKER;
+  keel_error e = {code, text, rank, keel__rt.ranks[rank].host, d->signal,
+                  d->exit_status, f ? f->task_id : 0, d->backtrace};
+  if (f && code == KEEL_EWORKER && ex->opt.on_crash == KEEL_ON_CRASH_BREAK) {
+    keel__batch_begin();
+    finish(ex, f, code, NULL, 0, &e);
+    keel__batch_end();
+    break_exec(ex, text);
+  } else if (f) {
+    requeue_or_fail(ex, f, code, &e);
+  }
+  free(msg);
+}
+
+void keel__exec_rank_lost(keel_executor *ex, int rank, const char *why)
+{
+  keel__xworker *w = keel__exec_worker(ex, rank);
+  if (!w)
+    return;
+  keel_future *head = w->head;
+  if (head && atomic_load(&ex->state) == KEEL__X_OPEN) {
+    keel__death d = {head->task_id, KEEL__C_CRASH, 0, -1, (char *)why, NULL};
+    keel__exec_death(ex, rank, &d);
+  }
+  w = keel__exec_worker(ex, rank);
+  if (!w)
+    return;
+  /* Innocent tasks that were queued on the lost rank run elsewhere, ahead
+   * of the queue and in their order. */
+  if (w->head) {
+    w->tail->next = ex->pend_head;
+    ex->pend_head = w->head;
+    if (!ex->pend_tail)
+      ex->pend_tail = w->tail;
+    ex->npend += (size_t)w->inflight;
+  }
+  w->head = w->tail = NULL;
+  w->inflight = 0;
+  remove_worker(ex, w);
+}

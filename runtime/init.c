@@ -1,0 +1,120 @@
+/* init.c: keel_init() and keel_finalize(): who this process is.
+ *  - KEEL_ROLE=task in the environment: a task process (taskproc.c).
+ *  - MPI rank 0 of the job (or the parent of spawned workers): the master;
+ *    keel_init() starts the manager thread and returns.
+ *  - Any other rank: a nanny (nanny.c); keel_init() never returns. */
+#include "keel_int.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int keel__role = KEEL__ROLE_NONE;
+char **keel__argv;
+int keel__argc;
+char keel__host[256] = "?";
+int keel__core = -1;
+
+static bool we_initialised_mpi;
+static bool finalized;
+static MPI_Comm comm = MPI_COMM_NULL;
+
+static int save_argv(int argc, char **argv)
+{
+  keel__argv = calloc((size_t)argc + 2, sizeof *keel__argv);
+  if (!keel__argv)
+    return KEEL_ENOMEM;
+  for (int i = 0; i < argc; i++)
+    keel__argv[i] = argv[i];
+  if (argc == 0)
+    keel__argv[0] = "keel-task";
+  keel__argc = argc;
+  return KEEL_OK;
+}
+
+static int init_mpi(int *argc, char ***argv)
+{
+  int inited = 0, provided = MPI_THREAD_SINGLE;
+  MPI_Initialized(&inited);
+  if (!inited) {
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) !=
+        MPI_SUCCESS)
+      return KEEL_EMPI;
+    we_initialised_mpi = true;
+  } else {
+    MPI_Query_thread(&provided);
+  }
+  if (provided < MPI_THREAD_SERIALIZED) {
+    keel__log("the MPI library gives thread level %d; keel's manager thread "
+              "needs MPI_THREAD_SERIALIZED or better", provided);
+    return KEEL_EMPI;
+  }
+  return KEEL_OK;
+}
+
+/* The workers' index on this node: their node-local rank, less one on the
+ * master's node where the master comes first. */
+static int worker_index(MPI_Comm c, int rank, int *local_size)
+{
+  MPI_Comm node;
+  int local, master_here = rank == 0, any = 0;
+  MPI_Comm_split_type(c, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+  MPI_Comm_rank(node, &local);
+  MPI_Comm_size(node, local_size);
+  MPI_Allreduce(&master_here, &any, 1, MPI_INT, MPI_LOR, node);
+  MPI_Comm_free(&node);
+  return any ? local - 1 : local;
+}
+
+static void at_exit_finalize(void)
+{
+  if (keel__role == KEEL__ROLE_MASTER && !finalized)
+    keel_finalize();
+}
+
+int keel_init(int *argc, char ***argv)
+{
+  if (keel__role != KEEL__ROLE_NONE)
+    return KEEL_ESTATE;
+  gethostname(keel__host, sizeof keel__host - 1);
+  const char *role = getenv(KEEL__ENV_ROLE);
+  if (save_argv(argc && argv && *argv ? *argc : 0,
+                argc && argv && *argv ? *argv : NULL))
+    return KEEL_ENOMEM;
+  if (role && !strcmp(role, "task")) {
+    keel__role = KEEL__ROLE_TASK;
+    keel__taskproc_main();
+  }
+  int rc = init_mpi(argc, argv), rank, local_size;
+  if (rc)
+    return rc;
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+  MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(comm, &rank);
+  int index = worker_index(comm, rank, &local_size);
+  if (rank != 0) {
+    char desc[160];
+    keel__role = KEEL__ROLE_NANNY;
+    keel__core = keel__bind_self(index, local_size, desc, sizeof desc);
+    keel__nanny_main(&comm);
+  }
+  keel__role = KEEL__ROLE_MASTER;
+  if ((rc = keel__master_start(&comm)))
+    return rc;
+  atexit(at_exit_finalize);
+  return KEEL_OK;
+}
+
+int keel_finalize(void)
+{
+  if (keel__role != KEEL__ROLE_MASTER || finalized)
+    return KEEL_ESTATE;
+  finalized = true;
+  keel__master_stop();
+  MPI_Comm_free(&comm);
+  if (we_initialised_mpi)
+    MPI_Finalize();
+  return KEEL_OK;
+}

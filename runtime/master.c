@@ -1,0 +1,525 @@
+/* master.c: the manager thread on rank 0.  It alone calls MPI after
+ * keel_init(): it takes submissions from user threads, runs each executor's
+ * dispatch, receives results and crash reports, watches heartbeats and stops
+ * the worker ranks at keel_finalize().  It never blocks in MPI: receives are
+ * matched with MPI_Improbe and completed with MPI_Imrecv, sends are
+ * nonblocking, and a request to a rank declared lost is simply abandoned. */
+#include "keel_int.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HEARTBEAT_TIMEOUT_DEFAULT 10.0 /* seconds of silence = rank lost */
+#define STOP_TIMEOUT 10.0              /* seconds to wait for BYE */
+
+keel__runtime keel__rt = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                          .ucond = PTHREAD_COND_INITIALIZER};
+
+typedef struct req {
+  MPI_Request r;
+  char *buf;
+  int n;
+  struct req *next;
+} req;
+
+typedef struct mrank {
+  req *rq_head, *rq_tail; /* receives from this rank, in arrival order */
+} mrank;
+
+static MPI_Comm comm = MPI_COMM_NULL;
+static mrank *mranks;
+static req *sends;
+static double heartbeat_timeout = HEARTBEAT_TIMEOUT_DEFAULT;
+
+/* ---- batch completion of futures ---- */
+
+typedef struct done {
+  keel_future *f;
+  keel__cb *cbs;
+} done;
+static done *dv;
+static size_t dn, dcap;
+static int batch_depth;
+
+void keel__batch_begin(void)
+{
+  if (batch_depth++ == 0)
+    pthread_mutex_lock(&keel__flock);
+}
+
+static void push_done(keel_future *f, keel__cb *cbs)
+{
+  if (dn == dcap) {
+    size_t cap = dcap ? dcap * 2 : 256;
+    done *v = realloc(dv, cap * sizeof *v);
+    if (!v) { /* cannot defer: keep the reference rather than crash */
+      keel__log("out of memory completing futures");
+      return;
+    }
+    dv = v;
+    dcap = cap;
+  }
+  dv[dn++] = (done){f, cbs};
+}
+
+void keel__batch_finish(keel_future *f, int code, char *data, size_t len,
+                        const keel_error *e)
+{
+  keel__cb *cbs = NULL;
+  keel__future_finish_locked(f, code, data, len, e, &cbs);
+  push_done(f, cbs);
+}
+
+void keel__batch_drop(keel_future *f)
+{
+  push_done(f, NULL);
+}
+
+void keel__batch_end(void)
+{
+  if (--batch_depth > 0)
+    return;
+  pthread_mutex_unlock(&keel__flock);
+  if (dn == 0)
+    return;
+  pthread_cond_broadcast(&keel__fcond);
+  for (size_t i = 0; i < dn; i++) {
+    keel__run_cbs(dv[i].f, dv[i].cbs);
+    keel_future_release(dv[i].f); /* the executor's reference */
+  }
+  dn = 0;
+}
+
+/* ---- MPI transport ---- */
+
+void keel__send(int rank, keel_buf *b)
+{
+  size_t n;
+  char *buf = keel__buf_steal(b, &n);
+  req *s = calloc(1, sizeof *s);
+  if (!buf || !s || keel__rt.ranks[rank].lost ||
+      MPI_Isend(buf, (int)n, MPI_BYTE, rank, KEEL__MPI_TAG, comm, &s->r) !=
+          MPI_SUCCESS) {
+    free(buf);
+    free(s);
+    if (buf && !keel__rt.ranks[rank].lost)
+      keel__rank_fail(rank, "could not send to it");
+    return;
+  }
+  s->buf = buf;
+  s->next = sends;
+  sends = s;
+}
+
+static int test_sends(void)
+{
+  int act = 0;
+  for (req **p = &sends; *p;) {
+    int flag = 0;
+    MPI_Test(&(*p)->r, &flag, MPI_STATUS_IGNORE);
+    if (!flag) {
+      p = &(*p)->next;
+      continue;
+    }
+    req *s = *p;
+    *p = s->next;
+    free(s->buf);
+    free(s);
+    act++;
+  }
+  return act;
+}
+
+static int post_receives(void)
+{
+  int act = 0;
+  for (int i = 0; i < 256; i++) {
+    int flag = 0, n = 0;
+    MPI_Message m;
+    MPI_Status st;
+    if (MPI_Improbe(MPI_ANY_SOURCE, KEEL__MPI_TAG, comm, &flag, &m, &st) !=
+            MPI_SUCCESS || !flag)
+      break;
+    MPI_Get_count(&st, MPI_BYTE, &n);
+    req *q = calloc(1, sizeof *q);
+    char *buf = malloc(n ? (size_t)n : 1);
+    if (!q || !buf) { /* drop the message, the rank is then out of step */
+      char c;
+      MPI_Mrecv(&c, 0, MPI_BYTE, &m, MPI_STATUS_IGNORE);
+      free(q);
+      free(buf);
+      keel__rank_fail(st.MPI_SOURCE, "out of memory receiving from it");
+      continue;
+    }
+    q->buf = buf;
+    q->n = n;
+    MPI_Imrecv(buf, n, MPI_BYTE, &m, &q->r);
+    mrank *mr = &mranks[st.MPI_SOURCE];
+    if (mr->rq_tail)
+      mr->rq_tail->next = q;
+    else
+      mr->rq_head = q;
+    mr->rq_tail = q;
+    act++;
+  }
+  return act;
+}
+
+static void handle(int rank, const char *buf, size_t n);
+
+/* Handle each rank's completed receives in order. */
+static int complete_receives(void)
+{
+  int act = 0;
+  for (int r = 1; r < keel__rt.nranks; r++) {
+    mrank *mr = &mranks[r];
+    while (mr->rq_head && !keel__rt.ranks[r].lost) {
+      int flag = 0;
+      MPI_Test(&mr->rq_head->r, &flag, MPI_STATUS_IGNORE);
+      if (!flag)
+        break;
+      req *q = mr->rq_head;
+      mr->rq_head = q->next;
+      if (!mr->rq_head)
+        mr->rq_tail = NULL;
+      keel__rt.ranks[r].last_heard = keel__now();
+      handle(r, q->buf, (size_t)q->n);
+      free(q->buf);
+      free(q);
+      act++;
+    }
+  }
+  return act;
+}
+
+/* ---- messages from nannies ---- */
+
+static keel_executor *find_exec(uint32_t id)
+{
+  for (keel_executor *ex = keel__rt.execs; ex; ex = ex->next)
+    if (ex->id == id)
+      return ex;
+  return NULL;
+}
+
+static void on_hello(int rank, keel__rd *rd)
+{
+  keel__rank *k = &keel__rt.ranks[rank];
+  int pid = (int)keel__rd_u32(rd), core = (int)keel__rd_u32(rd);
+  char *host = keel__rd_str(rd);
+  if (rd->err || k->hello) {
+    free(host);
+    keel__rank_fail(rank, rd->err ? "malformed HELLO" : "second HELLO");
+    return;
+  }
+  pthread_mutex_lock(&keel__rt.lock);
+  k->host = host;
+  k->pid = pid;
+  k->core = core;
+  k->hello = true;
+  pthread_mutex_unlock(&keel__rt.lock);
+}
+
+static void on_death(int rank, keel_executor *ex, keel__rd *rd)
+{
+  keel__death d;
+  if (keel__rd_death(rd, &d)) {
+    keel__rank_fail(rank, "malformed DEATH message");
+    return;
+  }
+  if (ex)
+    keel__exec_death(ex, rank, &d);
+  free(d.message);
+  free(d.backtrace);
+}
+
+static void handle(int rank, const char *buf, size_t n)
+{
+  keel__hdr h;
+  const char *why;
+  keel__rd rd;
+  if (keel__wire_hdr(buf, n, &h, &why)) {
+    keel__rank_fail(rank, why);
+    return;
+  }
+  keel__rd_init(&rd, buf + KEEL__WIRE_HDR, h.len);
+  keel_executor *ex = find_exec(h.exec);
+  switch (h.type) {
+  case KEEL__M_HELLO:
+    on_hello(rank, &rd);
+    return;
+  case KEEL__M_RESULTS:
+    if (ex)
+      keel__exec_results(ex, rank, &h, &rd);
+    return;
+  case KEEL__M_DEATH:
+    on_death(rank, ex, &rd);
+    return;
+  case KEEL__M_CLOSED:
+    if (ex)
+      keel__exec_closed(ex, rank);
+    return;
+  case KEEL__M_BYE:
+    keel__rt.ranks[rank].stopped = true;
+    return;
+  case KEEL__M_HEARTBEAT:
+    return;
+  default:
+    keel__rank_fail(rank, "unexpected message type from a worker");
+  }
+}
+
+/* ---- ranks ---- */
+
+static void lose_rank(int rank, const char *why)
+{
+  keel__rank *k = &keel__rt.ranks[rank];
+  if (k->lost)
+    return;
+  pthread_mutex_lock(&keel__rt.lock);
+  k->lost = true;
+  pthread_mutex_unlock(&keel__rt.lock);
+  keel__log("worker rank %d (host %s) lost: %s", rank,
+            k->host ? k->host : "?", why);
+  for (keel_executor *ex = keel__rt.execs; ex; ex = ex->next)
+    keel__exec_rank_lost(ex, rank, why);
+}
+
+void keel__rank_fail(int rank, const char *why)
+{
+  char *msg = keel__strdup_printf("it sent a malformed message (%s)", why);
+  keel_buf b = {0};
+  keel__wr_hdr(&b, KEEL__M_STOP, 0, 0);
+  keel__wr_finish(&b, 0, 0);
+  keel__send(rank, &b); /* ask it to go away; it is not used again */
+  lose_rank(rank, msg ? msg : why);
+  free(msg);
+}
+
+static int check_heartbeats(void)
+{
+  static double last;
+  double now = keel__now();
+  if (now - last < 0.25)
+    return 0;
+  last = now;
+  for (int r = 1; r < keel__rt.nranks; r++) {
+    keel__rank *k = &keel__rt.ranks[r];
+    if (!k->lost && !k->stopped && now - k->last_heard > heartbeat_timeout) {
+      char why[128];
+      snprintf(why, sizeof why, "no heartbeat for %.1f s",
+               now - k->last_heard);
+      lose_rank(r, why);
+    }
+  }
+  return 0;
+}
+
+/* ---- executors ---- */
+
+/* Take what user threads left under the lock; act on it without it. */
+static int sync_users(bool *stopping)
+{
+  int act = 0;
+  pthread_mutex_lock(&keel__rt.lock);
+  while (keel__rt.new_execs) {
+    keel_executor *ex = keel__rt.new_execs;
+    keel__rt.new_execs = ex->next;
+    ex->next = keel__rt.execs;
+    keel__rt.execs = ex;
+    act++;
+  }
+  for (keel_executor *ex = keel__rt.execs; ex; ex = ex->next) {
+    for (keel_future *f = ex->in_head, *next; f; f = next) {
+      next = f->next;
+      f->next = NULL;
+      if (ex->pend_tail)
+        ex->pend_tail->next = f;
+      else
+        ex->pend_head = f;
+      ex->pend_tail = f;
+      ex->npend++;
+      ex->outstanding++;
+      act++;
+    }
+    ex->in_head = ex->in_tail = NULL;
+    ex->m_target = ex->target;
+    ex->m_shutdown = ex->shutdown || keel__rt.stopping;
+    ex->m_released = ex->released;
+    ex->m_cancel = ex->cancel_req && !ex->cancel_done;
+  }
+  *stopping = keel__rt.stopping;
+  pthread_mutex_unlock(&keel__rt.lock);
+  return act;
+}
+
+static void publish(bool *flag)
+{
+  pthread_mutex_lock(&keel__rt.lock);
+  *flag = true;
+  pthread_cond_broadcast(&keel__rt.ucond);
+  pthread_mutex_unlock(&keel__rt.lock);
+}
+
+static int step_execs(bool *all_finished)
+{
+  int act = 0;
+  *all_finished = true;
+  for (keel_executor **p = &keel__rt.execs; *p;) {
+    keel_executor *ex = *p;
+    if (ex->m_cancel) {
+      ex->m_cancel = false;
+      keel__exec_cancel_pending(ex);
+      publish(&ex->cancel_done);
+    }
+    if (!ex->finished) {
+      act += keel__exec_step(ex);
+      if (ex->m_shutdown && ex->outstanding == 0 && ex->nw == 0)
+        publish(&ex->finished);
+    }
+    *all_finished = *all_finished && ex->finished;
+    if (ex->finished && ex->m_released) {
+      *p = ex->next;
+      keel__exec_free(ex);
+      act++;
+    } else {
+      p = &ex->next;
+    }
+  }
+  return act;
+}
+
+/* ---- the thread ---- */
+
+static void idle_wait(double s)
+{
+  if (s <= 0) {
+    sched_yield();
+    return;
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_nsec += (long)(s * 1e9);
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&keel__rt.lock);
+  keel__rt.mgr_sleeping = true;
+  pthread_cond_timedwait(&keel__rt.cond, &keel__rt.lock, &ts);
+  keel__rt.mgr_sleeping = false;
+  pthread_mutex_unlock(&keel__rt.lock);
+}
+
+void keel__master_wake_locked(void)
+{
+  if (keel__rt.mgr_sleeping)
+    pthread_cond_signal(&keel__rt.cond);
+}
+
+static int progress(void)
+{
+  int act = post_receives();
+  act += complete_receives();
+  act += test_sends();
+  return act;
+}
+
+/* Ask every live rank to exit and wait (bounded) for their BYE. */
+static void stop_ranks(void)
+{
+  keel__backoff bo;
+  for (int r = 1; r < keel__rt.nranks; r++) {
+    keel_buf b = {0};
+    keel__wr_hdr(&b, KEEL__M_STOP, 0, 0);
+    keel__wr_finish(&b, 0, 0);
+    if (!keel__rt.ranks[r].lost)
+      keel__send(r, &b);
+    else
+      keel__buf_free(&b);
+  }
+  double deadline = keel__now() + STOP_TIMEOUT;
+  keel__backoff_reset(&bo);
+  for (;;) {
+    int waiting = 0;
+    for (int r = 1; r < keel__rt.nranks; r++)
+      waiting += !keel__rt.ranks[r].lost && !keel__rt.ranks[r].stopped;
+    if (!waiting && !sends)
+      return;
+    if (keel__now() > deadline) {
+      keel__log("%d worker rank(s) did not answer STOP in %.0f s", waiting,
+                STOP_TIMEOUT);
+      return;
+    }
+    if (progress())
+      keel__backoff_reset(&bo);
+    else
+      keel__sleep(keel__backoff_next(&bo));
+  }
+}
+
+static void *manager_main(void *unused)
+{
+  (void)unused;
+  keel__backoff bo;
+  keel__backoff_reset(&bo);
+  for (;;) {
+    bool stopping, all_finished;
+    int act = sync_users(&stopping);
+    act += progress();
+    act += check_heartbeats();
+    act += step_execs(&all_finished);
+    if (stopping && all_finished)
+      break;
+    if (act)
+      keel__backoff_reset(&bo);
+    else
+      idle_wait(keel__backoff_next(&bo));
+  }
+  stop_ranks();
+  pthread_mutex_lock(&keel__rt.lock);
+  keel__rt.stopped = true;
+  pthread_cond_broadcast(&keel__rt.ucond);
+  pthread_mutex_unlock(&keel__rt.lock);
+  return NULL;
+}
+
+int keel__master_start(void *commp)
+{
+  pthread_condattr_t a;
+  MPI_Comm_size(*(MPI_Comm *)commp, &keel__rt.nranks);
+  comm = *(MPI_Comm *)commp;
+  keel__rt.ranks = calloc((size_t)keel__rt.nranks, sizeof *keel__rt.ranks);
+  mranks = calloc((size_t)keel__rt.nranks, sizeof *mranks);
+  if (!keel__rt.ranks || !mranks)
+    return KEEL_ENOMEM;
+  const char *hb = getenv("KEEL_HEARTBEAT_TIMEOUT");
+  if (hb && atof(hb) > 0)
+    heartbeat_timeout = atof(hb);
+  double now = keel__now();
+  for (int r = 0; r < keel__rt.nranks; r++)
+    keel__rt.ranks[r] = (keel__rank){.core = -1, .last_heard = now};
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(&keel__rt.cond, &a);
+  pthread_condattr_destroy(&a);
+  if (pthread_create(&keel__rt.thread, NULL, manager_main, NULL))
+    return KEEL_ESYS;
+  keel__rt.running = true;
+  return KEEL_OK;
+}
+
+void keel__master_stop(void)
+{
+  pthread_mutex_lock(&keel__rt.lock);
+  keel__rt.stopping = true;
+  keel__master_wake_locked();
+  while (!keel__rt.stopped)
+    pthread_cond_wait(&keel__rt.ucond, &keel__rt.lock);
+  pthread_mutex_unlock(&keel__rt.lock);
+  pthread_join(keel__rt.thread, NULL);
+  keel__rt.running = false;
+}

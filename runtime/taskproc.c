@@ -1,0 +1,293 @@
+/* taskproc.c: the task process.  Started by its nanny with KEEL_ROLE=task,
+ * it never touches MPI: it reads TASKS from fd 3, runs the registered
+ * functions and writes RESULTS back, in batches when tasks are short.
+ * Before each task it writes the task id and start time into the page it
+ * shares with the nanny (fd 5), so a death is blamed on the right task and
+ * deadlines hold even though results travel in batches.  On a fatal signal
+ * it flushes the results it holds, writes a backtrace to fd 4 and re-raises
+ * the signal so the nanny sees the real cause. */
+#include "keel_int.h"
+
+#include <execinfo.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CHAN_FD 3
+#define CRASH_FD 4
+#define SHM_FD 5
+#define FLUSH_BYTES (64 * 1024)
+#define FLUSH_AFTER 1e-3    /* seconds a result may wait for batch mates */
+#define LONG_TASK 200e-6    /* results of tasks this long go out at once */
+
+static keel__shm *shm;
+static keel_buf out;        /* the RESULTS message being gathered */
+static uint32_t nout;
+static double first_unflushed;
+static volatile sig_atomic_t flushing;
+static keel_buf in;
+
+static void write_all(int fd, const char *p, size_t n)
+{
+  while (n) {
+    ssize_t k = write(fd, p, n);
+    if (k <= 0)
+      return;
+    p += k;
+    n -= (size_t)k;
+  }
+}
+
+/* Async-signal-safe: only memcpy and write. */
+static void flush(void)
+{
+  if (!nout || flushing)
+    return;
+  flushing = 1;
+  keel__wr_finish(&out, 0, nout);
+  write_all(CHAN_FD, out.data, out.len);
+  out.len = 0;
+  nout = 0;
+  flushing = 0;
+}
+
+static void flush_at_exit(void)
+{
+  flush();
+}
+
+static void put_num(char *buf, size_t *n, unsigned long long v)
+{
+  char tmp[24];
+  int k = 0;
+  do
+    tmp[k++] = (char)('0' + v % 10);
+  while ((v /= 10) && k < 24);
+  while (k)
+    buf[(*n)++] = tmp[--k];
+}
+
+static void on_crash(int sig)
+{
+  char line[128];
+  size_t n = 0;
+  const char *head = "task process caught signal ";
+  flush();
+  memcpy(line, head, strlen(head));
+  n = strlen(head);
+  put_num(line, &n, (unsigned long long)sig);
+  memcpy(line + n, " in task ", 9);
+  n += 9;
+  put_num(line, &n, shm ? shm->task_id : 0);
+  line[n++] = '\n';
+  write_all(CRASH_FD, line, n);
+  void *frames[64];
+  int k = backtrace(frames, 64);
+  backtrace_symbols_fd(frames, k, CRASH_FD);
+  raise(sig); /* SA_RESETHAND: the default action, the real signal */
+}
+
+static void install_crash_handlers(void)
+{
+  static char altstack[64 * 1024]; /* a stack overflow still reports */
+  stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
+  sigaltstack(&ss, NULL);
+  void *warm[2];
+  backtrace(warm, 2); /* load libgcc now, not inside the handler */
+  const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_crash;
+  sa.sa_flags = SA_ONSTACK | SA_RESETHAND | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+    sigaction(sigs[i], &sa, NULL);
+}
+
+/* ---- reading the channel ---- */
+
+/* The next whole message in `in`, reading more when block allows.
+ * Returns its length, 0 at EOF or when none is ready, -1 on garbage. */
+static ssize_t next_msg(bool block, size_t *consumed)
+{
+  for (;;) {
+    if (in.len - *consumed >= KEEL__WIRE_HDR) {
+      uint32_t len;
+      memcpy(&len, in.data + *consumed + 16, 4);
+      if (len > KEEL__WIRE_MAX)
+        return -1;
+      if (in.len - *consumed >= KEEL__WIRE_HDR + (size_t)len)
+        return (ssize_t)(KEEL__WIRE_HDR + len);
+    }
+    memmove(in.data, in.data + *consumed, in.len - *consumed);
+    in.len -= *consumed;
+    *consumed = 0;
+    if (keel__buf_reserve(&in, 65536))
+      return -1;
+    ssize_t n = recv(CHAN_FD, in.data + in.len, in.cap - in.len,
+                     block ? 0 : MSG_DONTWAIT);
+    if (n <= 0)
+      return 0;
+    in.len += (size_t)n;
+  }
+}
+
+/* ---- running tasks ---- */
+
+static int normalise(int rc, keel_buf *b)
+{
+  if (rc == 0 && !b->failed)
+    return 0;
+  if (rc > 0 || rc == 0) {
+    if (!b->failed)
+      keel_fail(b, "task function returned %d", rc);
+    return KEEL_ETASK;
+  }
+  if (!b->failed) {
+    keel__buf_reset(b);
+    keel_buf_printf(b, "%s", rc == KEEL_ETASK ? "task failed"
+                                              : keel_strerror(rc));
+  }
+  return rc;
+}
+
+static int run_chunk(keel_task_fn *fn, const keel__task *t, keel_buf *res)
+{
+  static keel_buf item;
+  size_t n = t->arg_len / t->item_size;
+  for (size_t i = 0; i < n; i++) {
+    keel__buf_reset(&item);
+    int rc = fn((const char *)t->arg + i * t->item_size, t->item_size, &item);
+    rc = normalise(rc, &item);
+    keel__wr_u32(res, (uint32_t)rc);
+    keel__wr_bytes(res, item.data, item.len);
+  }
+  return 0;
+}
+
+static void run_task(const keel__task *t)
+{
+  static keel_buf res;
+  const char *name;
+  keel_task_fn *fn = keel__registry_fn(t->fn, &name);
+  double t0 = keel__now();
+  int status;
+  keel__buf_reset(&res);
+  atomic_store(&shm->started, t0);
+  atomic_store(&shm->task_id, t->id);
+  if (!fn) {
+    keel_buf_printf(&res, "task function %016llx is not registered in the "
+                    "task process (is it the same binary?)",
+                    (unsigned long long)t->fn);
+    status = KEEL_ENOTASK;
+  } else if (t->item_size) {
+    status = run_chunk(fn, t, &res);
+  } else {
+    status = normalise(fn(t->arg, t->arg_len, &res), &res);
+  }
+  atomic_store(&shm->task_id, 0);
+  double t1 = keel__now();
+  double us = (t1 - t0) * 1e6;
+  keel__result r = {t->id, status, us > 4e9 ? 4000000000u : (uint32_t)us,
+                    res.data, (uint32_t)res.len};
+  if (nout == 0) {
+    keel__wr_hdr(&out, KEEL__M_RESULTS, 0, 0);
+    first_unflushed = t1;
+  }
+  keel__wr_result(&out, &r);
+  nout++;
+  if (out.len > FLUSH_BYTES || t1 - t0 > LONG_TASK ||
+      t1 - first_unflushed > FLUSH_AFTER)
+    flush();
+}
+
+static void run_tasks(const char *m, const keel__hdr *h)
+{
+  keel__rd rd;
+  keel__rd_init(&rd, m + KEEL__WIRE_HDR, h->len);
+  for (uint32_t i = 0; i < h->count; i++) {
+    keel__task t;
+    if (keel__rd_task(&rd, &t))
+      _exit(2); /* the nanny sees a death outside any task */
+    run_task(&t);
+  }
+}
+
+/* ---- start-up ---- */
+
+static void initialise(const char *m, const keel__hdr *h)
+{
+  keel__rd rd;
+  keel__xopts o;
+  keel__rd_init(&rd, m + KEEL__WIRE_HDR, h->len);
+  if (h->type != KEEL__M_OPEN || keel__rd_open(&rd, &o))
+    _exit(2);
+  atomic_store(&shm->phase, KEEL__P_INIT);
+  keel_task_fn *init = o.init_fn ? keel__registry_fn(o.init_fn, NULL) : NULL;
+  keel_buf b = {0};
+  int rc = 0;
+  if (o.init_fn && !init)
+    rc = keel_fail(&b, "initializer %016llx is not registered in the task "
+                   "process", (unsigned long long)o.init_fn);
+  else if (init)
+    rc = normalise(init(o.initarg, o.initarg_len, &b), &b);
+  if (rc) {
+    keel_buf msg = {0};
+    keel__wr_hdr(&msg, KEEL__M_INITFAIL, 0, 0);
+    keel_buf_append(&b, "", 1);
+    keel__wr_str(&msg, b.data);
+    keel__wr_finish(&msg, 0, 0);
+    write_all(CHAN_FD, msg.data, msg.len);
+    _exit(KEEL__INITFAIL_STATUS);
+  }
+  keel__buf_free(&b);
+  atomic_store(&shm->phase, KEEL__P_READY);
+}
+
+static void attach_to_nanny(void)
+{
+  const char *nanny = getenv(KEEL__ENV_NANNY);
+  prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with its nanny */
+  if (!nanny || getppid() != (pid_t)atoi(nanny))
+    _exit(1); /* the nanny died before we could ask */
+  shm = mmap(NULL, sizeof *shm, PROT_READ | PROT_WRITE, MAP_SHARED, SHM_FD,
+             0);
+  if (shm == MAP_FAILED)
+    _exit(1);
+  close(SHM_FD);
+  unsetenv(KEEL__ENV_ROLE);
+  unsetenv(KEEL__ENV_NANNY);
+}
+
+void keel__taskproc_main(void)
+{
+  size_t consumed = 0;
+  ssize_t n;
+  keel__hdr h;
+  const char *why;
+  attach_to_nanny();
+  install_crash_handlers();
+  atexit(flush_at_exit);
+  if ((n = next_msg(true, &consumed)) <= 0 ||
+      keel__wire_hdr(in.data + consumed, (size_t)n, &h, &why))
+    _exit(n == 0 ? 0 : 2);
+  initialise(in.data + consumed, &h);
+  consumed += (size_t)n;
+  for (;;) {
+    if ((n = next_msg(false, &consumed)) == 0) {
+      flush(); /* nothing else to do now: let the results go */
+      n = next_msg(true, &consumed);
+    }
+    if (n == 0)
+      exit(0); /* EOF: retired by the nanny */
+    if (n < 0 || keel__wire_hdr(in.data + consumed, (size_t)n, &h, &why) ||
+        h.type != KEEL__M_TASKS)
+      _exit(2);
+    run_tasks(in.data + consumed, &h);
+    consumed += (size_t)n;
+  }
+}

@@ -1,0 +1,258 @@
+/* wire.c: the protocol between master, nanny and task process.  Every
+ * message is a 20-byte header (magic, version, type, exec, count, payload
+ * length) and a payload of little-endian fields.  Decoding never trusts a
+ * length: the reader stops at the end of the payload and flags the error.
+ * doc/protocol.md describes each message. */
+#include "keel_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- writing ---- */
+
+static void put(keel_buf *b, const void *p, size_t n)
+{
+  /* Encoders run on buffers the caller sized for the common case; a failed
+   * allocation here leaves the message short, which the reader rejects. */
+  if (keel__buf_reserve(b, n) == KEEL_OK) {
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+  }
+}
+
+void keel__wr_u32(keel_buf *b, uint32_t v) { put(b, &v, 4); }
+void keel__wr_u64(keel_buf *b, uint64_t v) { put(b, &v, 8); }
+void keel__wr_f64(keel_buf *b, double v) { put(b, &v, 8); }
+
+void keel__wr_bytes(keel_buf *b, const void *p, size_t n)
+{
+  keel__wr_u32(b, (uint32_t)n);
+  if (n)
+    put(b, p, n);
+}
+
+void keel__wr_str(keel_buf *b, const char *s)
+{
+  keel__wr_bytes(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+void keel__wr_hdr(keel_buf *b, uint8_t type, uint32_t exec, uint32_t count)
+{
+  uint8_t vt[4] = {KEEL__WIRE_VERSION, type, 0, 0};
+  keel__wr_u32(b, KEEL__WIRE_MAGIC);
+  put(b, vt, 4);
+  keel__wr_u32(b, exec);
+  keel__wr_u32(b, count);
+  keel__wr_u32(b, 0); /* length, patched by keel__wr_finish */
+}
+
+void keel__wr_finish(keel_buf *b, size_t off, uint32_t count)
+{
+  uint32_t len = (uint32_t)(b->len - off - KEEL__WIRE_HDR);
+  memcpy(b->data + off + 12, &count, 4);
+  memcpy(b->data + off + 16, &len, 4);
+}
+
+/* ---- reading ---- */
+
+int keel__wire_hdr(const void *msg, size_t n, keel__hdr *h, const char **why)
+{
+  const uint8_t *p = msg;
+  uint32_t magic, len;
+  *why = NULL;
+  if (n < KEEL__WIRE_HDR)
+    *why = "message shorter than its header";
+  else if (memcpy(&magic, p, 4), magic != KEEL__WIRE_MAGIC)
+    *why = "bad magic number";
+  else if (p[4] != KEEL__WIRE_VERSION)
+    *why = "unsupported protocol version";
+  else if (p[5] < KEEL__M_HELLO || p[5] > KEEL__M_LAST)
+    *why = "unknown message type";
+  else if (memcpy(&len, p + 16, 4), len != n - KEEL__WIRE_HDR)
+    *why = "payload length does not match the message size";
+  if (*why)
+    return KEEL_EPROTO;
+  h->type = p[5];
+  memcpy(&h->exec, p + 8, 4);
+  memcpy(&h->count, p + 12, 4);
+  h->len = len;
+  return KEEL_OK;
+}
+
+void keel__rd_init(keel__rd *r, const void *payload, size_t n)
+{
+  r->p = payload;
+  r->len = n;
+  r->pos = 0;
+  r->err = 0;
+}
+
+static const void *take(keel__rd *r, size_t n)
+{
+  if (r->err || n > r->len - r->pos) {
+    r->err = 1;
+    return NULL;
+  }
+  const void *p = r->p + r->pos;
+  r->pos += n;
+  return p;
+}
+
+uint32_t keel__rd_u32(keel__rd *r)
+{
+  uint32_t v = 0;
+  const void *p = take(r, 4);
+  if (p)
+    memcpy(&v, p, 4);
+  return v;
+}
+
+uint64_t keel__rd_u64(keel__rd *r)
+{
+  uint64_t v = 0;
+  const void *p = take(r, 8);
+  if (p)
+    memcpy(&v, p, 8);
+  return v;
+}
+
+double keel__rd_f64(keel__rd *r)
+{
+  double v = 0;
+  const void *p = take(r, 8);
+  if (p)
+    memcpy(&v, p, 8);
+  return v;
+}
+
+const void *keel__rd_bytes(keel__rd *r, uint32_t *n)
+{
+  *n = keel__rd_u32(r);
+  const void *p = take(r, *n);
+  if (!p)
+    *n = 0;
+  return p;
+}
+
+char *keel__rd_str(keel__rd *r)
+{
+  uint32_t n;
+  const char *p = keel__rd_bytes(r, &n);
+  if (r->err)
+    return NULL;
+  char *s = malloc((size_t)n + 1);
+  if (!s) {
+    r->err = 1;
+    return NULL;
+  }
+  if (n)
+    memcpy(s, p, n);
+  s[n] = 0;
+  return s;
+}
+
+/* ---- messages ---- */
+
+void keel__wr_task(keel_buf *b, const keel__task *t)
+{
+  keel__wr_u64(b, t->id);
+  keel__wr_u64(b, t->fn);
+  keel__wr_u32(b, t->item_size);
+  keel__wr_bytes(b, t->arg, t->arg_len);
+}
+
+int keel__rd_task(keel__rd *r, keel__task *t)
+{
+  t->id = keel__rd_u64(r);
+  t->fn = keel__rd_u64(r);
+  t->item_size = keel__rd_u32(r);
+  t->arg = keel__rd_bytes(r, &t->arg_len);
+  if (!r->err && (t->id == 0 || t->fn == 0))
+    r->err = 1;
+  if (!r->err && t->item_size && t->arg_len % t->item_size)
+    r->err = 1;
+  return r->err ? KEEL_EPROTO : KEEL_OK;
+}
+
+void keel__wr_result(keel_buf *b, const keel__result *res)
+{
+  keel__wr_u64(b, res->id);
+  keel__wr_u32(b, (uint32_t)res->status);
+  keel__wr_u32(b, res->runtime_us);
+  keel__wr_bytes(b, res->data, res->len);
+}
+
+int keel__rd_result(keel__rd *r, keel__result *res)
+{
+  res->id = keel__rd_u64(r);
+  res->status = (int32_t)keel__rd_u32(r);
+  res->runtime_us = keel__rd_u32(r);
+  res->data = keel__rd_bytes(r, &res->len);
+  if (!r->err && (res->id == 0 || res->status > 0))
+    r->err = 1;
+  return r->err ? KEEL_EPROTO : KEEL_OK;
+}
+
+void keel__wr_open(keel_buf *b, uint32_t exec, const keel__xopts *o)
+{
+  size_t off = b->len;
+  keel__wr_hdr(b, KEEL__M_OPEN, exec, 0);
+  keel__wr_f64(b, o->task_timeout);
+  keel__wr_f64(b, o->idle_timeout);
+  keel__wr_u64(b, o->memory_limit);
+  keel__wr_u32(b, (uint32_t)o->max_tasks);
+  keel__wr_u32(b, (uint32_t)o->on_crash);
+  keel__wr_u64(b, o->init_fn);
+  keel__wr_bytes(b, o->initarg, o->initarg_len);
+  keel__wr_finish(b, off, 0);
+}
+
+int keel__rd_open(keel__rd *r, keel__xopts *o)
+{
+  o->task_timeout = keel__rd_f64(r);
+  o->idle_timeout = keel__rd_f64(r);
+  o->memory_limit = keel__rd_u64(r);
+  o->max_tasks = (int32_t)keel__rd_u32(r);
+  o->on_crash = (int32_t)keel__rd_u32(r);
+  o->init_fn = keel__rd_u64(r);
+  o->initarg = keel__rd_bytes(r, &o->initarg_len);
+  if (!r->err && (!(o->task_timeout >= 0) || !(o->idle_timeout >= 0) ||
+                  o->max_tasks < 0 || o->on_crash < KEEL_ON_CRASH_BREAK ||
+                  o->on_crash > KEEL_ON_CRASH_RETRY))
+    r->err = 1;
+  return r->err ? KEEL_EPROTO : KEEL_OK;
+}
+
+void keel__wr_death(keel_buf *b, uint32_t exec, const keel__death *d)
+{
+  size_t off = b->len;
+  keel__wr_hdr(b, KEEL__M_DEATH, exec, 0);
+  keel__wr_u64(b, d->task_id);
+  keel__wr_u32(b, (uint32_t)d->cause);
+  keel__wr_u32(b, (uint32_t)d->signal);
+  keel__wr_u32(b, (uint32_t)d->exit_status);
+  keel__wr_str(b, d->message);
+  keel__wr_str(b, d->backtrace);
+  keel__wr_finish(b, off, 0);
+}
+
+int keel__rd_death(keel__rd *r, keel__death *d)
+{
+  d->task_id = keel__rd_u64(r);
+  d->cause = (int32_t)keel__rd_u32(r);
+  d->signal = (int32_t)keel__rd_u32(r);
+  d->exit_status = (int32_t)keel__rd_u32(r);
+  d->message = keel__rd_str(r);
+  d->backtrace = keel__rd_str(r);
+  if (!r->err && (d->cause < KEEL__C_CRASH || d->cause > KEEL__C_PROTO ||
+                  d->signal < 0 || d->signal > 64 || d->exit_status < -1 ||
+                  d->exit_status > 255))
+    r->err = 1;
+  if (r->err) {
+    free(d->message);
+    free(d->backtrace);
+    d->message = d->backtrace = NULL;
+    return KEEL_EPROTO;
+  }
+  return KEEL_OK;
+}
