@@ -112,10 +112,25 @@ static void fail_all(keel_executor *ex, keel_future *list, int code,
 
 void keel__exec_cancel_pending(keel_executor *ex)
 {
+  keel_future *f, *keep = NULL;
   keel__batch_begin();
-  for (keel_future *f = ex->pend_head; f; f = f->next)
-    keel__batch_finish(f, KEEL_ECANCELED, NULL, 0, NULL);
-  keel__batch_end(); /* they stay queued; dispatch drops them */
+  while ((f = pend_pop(ex))) {
+    if (f->state == KEEL__F_RUNNING) { /* a retry: it has started before */
+      f->next = keep;
+      keep = f;
+      continue;
+    }
+    if (f->state == KEEL__F_PENDING)
+      keel__batch_finish(f, KEEL_ECANCELED, NULL, 0, NULL);
+    else
+      keel__batch_drop(f); /* the user cancelled it already */
+    ex->outstanding--;
+  }
+  keel__batch_end();
+  while ((f = keep)) { /* back at the front, in their order */
+    keep = f->next;
+    pend_push(ex, f, true);
+  }
 }
 
 /* Tell the user threads and stop using every worker. */

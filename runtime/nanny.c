@@ -180,6 +180,12 @@ static void child_close_fds(child *c)
   c->shm = NULL;
 }
 
+static void child_init(child *c)
+{
+  memset(c, 0, sizeof *c);
+  c->chan = c->crash = c->pidfd = -1; /* 0 is a valid fd */
+}
+
 static void child_reset(child *c)
 {
   child_close_fds(c);
@@ -187,8 +193,7 @@ static void child_reset(child *c)
   keel__buf_free(&c->wout);
   keel__buf_free(&c->bt);
   free(c->initmsg);
-  memset(c, 0, sizeof *c);
-  c->chan = c->crash = c->pidfd = -1;
+  child_init(c);
 }
 
 static keel__shm *map_shm(int *fd)
@@ -594,7 +599,7 @@ static void on_open(const keel__hdr *h, keel__rd *rd)
   s->exec = h->exec;
   s->o = o;
   s->idle_since = keel__now();
-  child_reset(&s->c);
+  child_init(&s->c);
   slots[i] = s;
   spawn_child(s); /* warm: the first task need not wait for exec */
 }

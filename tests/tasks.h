@@ -1,0 +1,154 @@
+/* tasks.h: task functions the integration tests run (each test program
+ * includes it once, so every rank registers the same names). */
+#ifndef KEEL_TEST_TASKS_H
+#define KEEL_TEST_TASKS_H
+
+#include <keel.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int arg_int(const void *arg, size_t len)
+{
+  int x = 0;
+  memcpy(&x, arg, len < sizeof x ? len : sizeof x);
+  return x;
+}
+
+static int t_square(const void *arg, size_t len, keel_buf *out)
+{
+  long long x = arg_int(arg, len);
+  long long y = x * x;
+  return keel_buf_append(out, &y, sizeof y);
+}
+KEEL_REGISTER(t_square);
+
+static int t_empty(const void *arg, size_t len, keel_buf *out)
+{
+  return 0;
+}
+KEEL_REGISTER(t_empty);
+
+static int t_fail(const void *arg, size_t len, keel_buf *out)
+{
+  return keel_fail(out, "bad input %d", arg_int(arg, len));
+}
+KEEL_REGISTER(t_fail);
+
+/* Squares, but fails on 13: for map error tests. */
+static int t_square_but_13(const void *arg, size_t len, keel_buf *out)
+{
+  if (arg_int(arg, len) == 13)
+    return keel_fail(out, "unlucky %d", 13);
+  return t_square(arg, len, out);
+}
+KEEL_REGISTER(t_square_but_13);
+
+static void sleep_s(double s)
+{
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts))
+    ;
+}
+
+/* Sleeps arg milliseconds, returns its pid. */
+static int t_sleep_ms(const void *arg, size_t len, keel_buf *out)
+{
+  sleep_s(arg_int(arg, len) / 1000.0);
+  int pid = (int)getpid();
+  return keel_buf_append(out, &pid, sizeof pid);
+}
+KEEL_REGISTER(t_sleep_ms);
+
+static int t_pid(const void *arg, size_t len, keel_buf *out)
+{
+  int pid = (int)getpid();
+  return keel_buf_append(out, &pid, sizeof pid);
+}
+KEEL_REGISTER(t_pid);
+
+static int t_segv(const void *arg, size_t len, keel_buf *out)
+{
+  volatile int *p = (volatile int *)(uintptr_t)arg_int(arg, len);
+  *p = 1;
+  return 0;
+}
+KEEL_REGISTER(t_segv);
+
+static int t_sigkill(const void *arg, size_t len, keel_buf *out)
+{
+  kill(getpid(), SIGKILL);
+  sleep_s(10);
+  return 0;
+}
+KEEL_REGISTER(t_sigkill);
+
+static int t_exit3(const void *arg, size_t len, keel_buf *out)
+{
+  exit(3);
+}
+KEEL_REGISTER(t_exit3);
+
+static int t_abort(const void *arg, size_t len, keel_buf *out)
+{
+  abort();
+}
+KEEL_REGISTER(t_abort);
+
+/* Touches arg MiB, one page at a time, slowly enough to be watched. */
+static int t_alloc_mib(const void *arg, size_t len, keel_buf *out)
+{
+  size_t mib = (size_t)arg_int(arg, len);
+  char *p = malloc(mib << 20);
+  if (!p)
+    return keel_fail(out, "malloc failed");
+  for (size_t i = 0; i < (mib << 20); i += 4096) {
+    p[i] = 1;
+    if (i % (1 << 20) == 0)
+      sleep_s(1e-3);
+  }
+  free(p);
+  return 0;
+}
+KEEL_REGISTER(t_alloc_mib);
+
+/* Crashes the first time it runs for a marker path, succeeds after. */
+static int t_crash_once(const void *arg, size_t len, keel_buf *out)
+{
+  char path[256];
+  snprintf(path, sizeof path, "%.*s", (int)len, (const char *)arg);
+  int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+  if (fd >= 0) {
+    close(fd);
+    raise(SIGSEGV);
+  }
+  return keel_buf_append(out, "ok", 2);
+}
+KEEL_REGISTER(t_crash_once);
+
+static int init_value;
+static int t_init_set(const void *arg, size_t len, keel_buf *out)
+{
+  init_value = arg_int(arg, len);
+  return 0;
+}
+KEEL_REGISTER(t_init_set);
+
+static int t_init_fail(const void *arg, size_t len, keel_buf *out)
+{
+  return keel_fail(out, "cannot open the model file");
+}
+KEEL_REGISTER(t_init_fail);
+
+static int t_init_get(const void *arg, size_t len, keel_buf *out)
+{
+  return keel_buf_append(out, &init_value, sizeof init_value);
+}
+KEEL_REGISTER(t_init_get);
+
+#endif

@@ -1,0 +1,69 @@
+/* testutil.h: what keel's CUnit programs share: a watchdog per test (a hang
+ * fails the test and the program instead of stalling CI) and the runner. */
+#ifndef KEEL_TESTUTIL_H
+#define KEEL_TESTUTIL_H
+
+#include <CUnit/Basic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *tu_current = "?";
+
+static void tu_on_alarm(int sig)
+{
+  (void)sig;
+  char msg[256];
+  int n = snprintf(msg, sizeof msg, "\nWATCHDOG: test '%s' hung; failing\n",
+                   tu_current);
+  if (write(2, msg, (size_t)n) < 0) {
+  }
+  _exit(99);
+}
+
+/* Arm the watchdog for the current test. */
+static inline void tu_watchdog(const char *name, unsigned seconds)
+{
+  tu_current = name;
+  signal(SIGALRM, tu_on_alarm);
+  alarm(seconds);
+}
+
+static inline double tu_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* First line of every test: a hang past `seconds` fails the program. */
+#define WATCHDOG(seconds) tu_watchdog(__func__, seconds)
+
+typedef struct tu_test {
+  const char *name;
+  void (*fn)(void);
+} tu_test;
+
+/* Run tests as one CUnit suite; returns the exit status for main(). */
+static inline int tu_run(const char *suite, const tu_test *tests, size_t n)
+{
+  if (CU_initialize_registry() != CUE_SUCCESS)
+    return 2;
+  CU_pSuite s = CU_add_suite(suite, NULL, NULL);
+  for (size_t i = 0; i < n; i++)
+    CU_add_test(s, tests[i].name, tests[i].fn);
+  CU_basic_set_mode(CU_BRM_VERBOSE);
+  CU_basic_run_tests();
+  unsigned fails = CU_get_number_of_failures();
+  unsigned run = CU_get_number_of_tests_run();
+  CU_cleanup_registry();
+  alarm(0);
+  return fails || run != n ? 1 : 0;
+}
+
+#define TU_TEST(fn) {#fn, fn}
+
+#endif
