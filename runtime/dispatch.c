@@ -496,10 +496,10 @@ void keel__exec_death(keel_executor *ex, int rank, const keel__death *d)
   keel_error e = {code, text, rank, keel__rt.ranks[rank].host, d->signal,
                   d->exit_status, f ? f->task_id : 0, d->backtrace};
   if (f && code == KEEL_EWORKER && ex->opt.on_crash == KEEL_ON_CRASH_BREAK) {
+    break_exec(ex, text); /* first: whoever sees the crash sees it broken */
     keel__batch_begin();
     finish(ex, f, code, NULL, 0, &e);
     keel__batch_end();
-    break_exec(ex, text);
   } else if (f) {
     requeue_or_fail(ex, f, code, &e);
   }

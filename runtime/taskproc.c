@@ -29,6 +29,7 @@ static keel_buf out;        /* the RESULTS message being gathered */
 static uint32_t nout;
 static double first_unflushed;
 static volatile sig_atomic_t flushing;
+static const char *volatile current_name; /* registered name of the task */
 static keel_buf in;
 
 static void write_all(int fd, const char *p, size_t n)
@@ -83,8 +84,13 @@ static void on_crash(int sig)
   memcpy(line + n, " in task ", 9);
   n += 9;
   put_num(line, &n, shm ? shm->task_id : 0);
-  line[n++] = '\n';
   write_all(CRASH_FD, line, n);
+  if (current_name) { /* static functions are not in the backtrace */
+    write_all(CRASH_FD, " (", 2);
+    write_all(CRASH_FD, current_name, strlen(current_name));
+    write_all(CRASH_FD, ")", 1);
+  }
+  write_all(CRASH_FD, "\n", 1);
   void *frames[64];
   int k = backtrace(frames, 64);
   backtrace_symbols_fd(frames, k, CRASH_FD);
@@ -177,6 +183,7 @@ static void run_task(const keel__task *t)
   double t0 = keel__now();
   int status;
   keel__buf_reset(&res);
+  current_name = name;
   atomic_store(&shm->started, t0);
   atomic_store(&shm->task_id, t->id);
   if (!fn) {
@@ -190,6 +197,7 @@ static void run_task(const keel__task *t)
     status = normalise(fn(t->arg, t->arg_len, &res), &res);
   }
   atomic_store(&shm->task_id, 0);
+  current_name = NULL;
   double t1 = keel__now();
   double us = (t1 - t0) * 1e6;
   keel__result r = {t->id, status, us > 4e9 ? 4000000000u : (uint32_t)us,

@@ -13,3 +13,10 @@ tests_mpi_futures_LDADD = $(TEST_LIBS)
 
 TESTS += tests/mpi_futures
 EXTRA_DIST += tests/run-test
+
+check_PROGRAMS += tests/mpi_crash
+tests_mpi_crash_SOURCES = tests/mpi_crash.c tests/testutil.h tests/tasks.h
+tests_mpi_crash_CFLAGS = $(TEST_CFLAGS)
+tests_mpi_crash_LDADD = $(TEST_LIBS)
+TESTS += tests/mpi_crash
+include tests/unit.mk

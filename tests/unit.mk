@@ -1,0 +1,1 @@
+# tests/unit.mk: unit tests, one CUnit program per runtime module.
