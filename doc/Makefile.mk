@@ -1,2 +1,3 @@
-# doc/: man pages and the user guide.
+# doc/: man pages and the protocol.
+dist_man_MANS += doc/keelrun.1
 EXTRA_DIST += doc/protocol.md

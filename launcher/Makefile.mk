@@ -1,1 +1,3 @@
-# launcher/: keelrun (see issue "keelrun and placement").
+# launcher/: keelrun, which starts a keel program under Open MPI's mpirun.
+bin_PROGRAMS += launcher/keelrun
+launcher_keelrun_SOURCES = launcher/keelrun.c

@@ -68,6 +68,14 @@ static int worker_index(MPI_Comm c, int rank, int *local_size)
   return any ? local - 1 : local;
 }
 
+/* keelrun --report-bindings: one line per rank. */
+static void report_binding(int rank, const char *desc)
+{
+  const char *r = getenv("KEEL_REPORT_BINDINGS");
+  if (r && *r && strcmp(r, "0"))
+    fprintf(stderr, "keel: rank %d host %s: %s\n", rank, keel__host, desc);
+}
+
 static void at_exit_finalize(void)
 {
   if (keel__role == KEEL__ROLE_MASTER && !finalized)
@@ -98,8 +106,10 @@ int keel_init(int *argc, char ***argv)
     char desc[160];
     keel__role = KEEL__ROLE_NANNY;
     keel__core = keel__bind_self(index, local_size, desc, sizeof desc);
+    report_binding(rank, desc);
     keel__nanny_main(&comm);
   }
+  report_binding(0, "master, not bound");
   keel__role = KEEL__ROLE_MASTER;
   if ((rc = keel__master_start(&comm)))
     return rc;

@@ -1,0 +1,210 @@
+/* keelrun: start a keel program with N workers plus the master.
+ *
+ * Program mode builds an Open MPI mpirun command line and execs it last:
+ * recovery enabled (a lost rank does not abort the job), mpirun's own
+ * binding off (keel binds each worker with hwloc), oversubscription allowed
+ * with a one-line warning when N + 1 exceeds the slots, the allocation used
+ * as it is under Slurm. */
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_ARGS 256
+
+static void usage(FILE *out)
+{
+  fprintf(out,
+"usage: keelrun [-n N] [options] PROGRAM [ARGS...]\n"
+"Run PROGRAM, a keel program, with N worker ranks plus the master rank.\n"
+"\n"
+"  -n, --workers N       worker ranks (default: one per core available, or\n"
+"                        SLURM_NTASKS - 1 inside a Slurm job)\n"
+"      --bind core|none  pin each worker to one core with hwloc (default core)\n"
+"      --report-bindings print one line per rank: rank, host, core, PUs\n"
+"      --hostfile F      Open MPI hostfile: spread the ranks over its hosts\n"
+"      --host H[,H...]   hosts to run on (Open MPI --host syntax)\n"
+"  -x VAR[=VALUE]        export VAR to every rank (repeatable)\n"
+"      --mpirun PATH     the mpirun to use (default: mpirun from PATH)\n"
+"      --dry-run         print the mpirun command instead of running it\n"
+"  -h, --help            this help\n"
+"\n"
+"Exit status: PROGRAM's, or 2 for a usage error.\n");
+}
+
+static void die(const char *fmt, const char *arg)
+{
+  fprintf(stderr, "keelrun: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, " (see keelrun --help)\n");
+  exit(2);
+}
+
+static int cores_available(void)
+{
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    return CPU_COUNT(&set);
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+/* Slots a hostfile offers: the sum of its slots=K, one per host without. */
+static int hostfile_slots(const char *path)
+{
+  FILE *f = fopen(path, "r");
+  char line[1024];
+  int slots = 0;
+  if (!f) {
+    fprintf(stderr, "keelrun: cannot read hostfile %s: %s\n", path,
+            strerror(errno));
+    exit(2);
+  }
+  while (fgets(line, sizeof line, f)) {
+    char *p = line + strspn(line, " \t");
+    if (*p == '#' || *p == '\n' || !*p)
+      continue;
+    char *s = strstr(p, "slots=");
+    slots += s ? atoi(s + 6) : 1;
+  }
+  fclose(f);
+  return slots;
+}
+
+static int parse_count(const char *s)
+{
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*s == '\0' || *end || v < 1 || v > 100000)
+    die("-n takes a whole number of workers from 1 to 100000, not '%s'", s);
+  return (int)v;
+}
+
+/* Is prog something exec can run (a path, or a name on PATH)? */
+static int runnable(const char *prog)
+{
+  if (strchr(prog, '/'))
+    return access(prog, X_OK) == 0;
+  const char *path = getenv("PATH");
+  char buf[4096];
+  for (const char *p = path ? path : ""; *p;) {
+    size_t n = strcspn(p, ":");
+    snprintf(buf, sizeof buf, "%.*s/%s", (int)n, p, prog);
+    if (access(buf, X_OK) == 0)
+      return 1;
+    p += n + (p[n] == ':');
+  }
+  return 0;
+}
+
+typedef struct args {
+  const char *v[MAX_ARGS];
+  int n;
+} args;
+
+static void add(args *a, const char *s)
+{
+  if (a->n >= MAX_ARGS - 1)
+    die("%s", "too many arguments");
+  a->v[a->n++] = s;
+  a->v[a->n] = NULL;
+}
+
+int main(int argc, char **argv)
+{
+  static const struct option opts[] = {
+      {"workers", required_argument, 0, 'n'},
+      {"bind", required_argument, 0, 'b'},
+      {"report-bindings", no_argument, 0, 'r'},
+      {"hostfile", required_argument, 0, 'f'},
+      {"host", required_argument, 0, 'H'},
+      {"mpirun", required_argument, 0, 'm'},
+      {"dry-run", no_argument, 0, 'd'},
+      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  const char *bind = "core", *hostfile = NULL, *hosts = NULL;
+  const char *mpirun = "mpirun", *exports[64];
+  int workers = 0, report = 0, dry = 0, nexports = 0, c;
+  static char nbuf[16];
+  while ((c = getopt_long(argc, argv, "+n:x:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'n': workers = parse_count(optarg); break;
+    case 'b':
+      if (strcmp(optarg, "core") && strcmp(optarg, "none"))
+        die("--bind takes core or none, not '%s'", optarg);
+      bind = optarg;
+      break;
+    case 'r': report = 1; break;
+    case 'f': hostfile = optarg; break;
+    case 'H': hosts = optarg; break;
+    case 'x':
+      if (nexports == 64)
+        die("%s", "too many -x options");
+      exports[nexports++] = optarg;
+      break;
+    case 'm': mpirun = optarg; break;
+    case 'd': dry = 1; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind >= argc)
+    die("%s", "no PROGRAM to run");
+  if (!runnable(argv[optind]))
+    die("cannot execute PROGRAM '%s'", argv[optind]);
+  const char *slurm = getenv("SLURM_JOB_ID");
+  int slots = hostfile ? hostfile_slots(hostfile) : cores_available();
+  if (workers == 0) {
+    const char *nt = getenv("SLURM_NTASKS");
+    workers = slurm && nt && atoi(nt) > 1 ? atoi(nt) - 1 : cores_available();
+  }
+  args a = {.n = 0};
+  add(&a, mpirun);
+  snprintf(nbuf, sizeof nbuf, "%d", workers + 1);
+  add(&a, "-n");
+  add(&a, nbuf);
+  add(&a, "--enable-recovery"); /* a lost rank must not end the job */
+  add(&a, "--bind-to");
+  add(&a, "none"); /* keel binds the workers itself */
+  if (geteuid() == 0)
+    add(&a, "--allow-run-as-root");
+  if (!slurm && workers + 1 > slots) {
+    fprintf(stderr, "keelrun: warning: %d ranks (%d workers + master) on %d "
+            "slots: oversubscribing\n", workers + 1, workers, slots);
+    add(&a, "--oversubscribe");
+  }
+  if (hostfile && !slurm) {
+    add(&a, "--hostfile");
+    add(&a, hostfile);
+  }
+  if (hosts) {
+    add(&a, "--host");
+    add(&a, hosts);
+  }
+  setenv("KEEL_BIND", bind, 1);
+  add(&a, "-x");
+  add(&a, "KEEL_BIND");
+  if (report) {
+    setenv("KEEL_REPORT_BINDINGS", "1", 1);
+    add(&a, "-x");
+    add(&a, "KEEL_REPORT_BINDINGS");
+  }
+  for (int i = 0; i < nexports; i++) {
+    add(&a, "-x");
+    add(&a, exports[i]);
+  }
+  for (int i = optind; i < argc; i++)
+    add(&a, argv[i]);
+  if (dry) {
+    for (int i = 0; i < a.n; i++)
+      printf("%s%s", a.v[i], i + 1 < a.n ? " " : "\n");
+    return 0;
+  }
+  execvp(mpirun, (char *const *)a.v);
+  fprintf(stderr, "keelrun: cannot run %s: %s\n", mpirun, strerror(errno));
+  return 127;
+}
