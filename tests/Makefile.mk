@@ -20,3 +20,4 @@ tests_mpi_crash_CFLAGS = $(TEST_CFLAGS)
 tests_mpi_crash_LDADD = $(TEST_LIBS)
 TESTS += tests/mpi_crash
 include tests/unit.mk
+include tests/bench/Makefile.mk
