@@ -19,5 +19,12 @@ tests_mpi_crash_SOURCES = tests/mpi_crash.c tests/testutil.h tests/tasks.h
 tests_mpi_crash_CFLAGS = $(TEST_CFLAGS)
 tests_mpi_crash_LDADD = $(TEST_LIBS)
 TESTS += tests/mpi_crash
+check_PROGRAMS += tests/mpi_badworker
+tests_mpi_badworker_SOURCES = tests/mpi_badworker.c tests/testutil.h \
+	tests/tasks.h
+tests_mpi_badworker_CFLAGS = $(TEST_CFLAGS)
+tests_mpi_badworker_LDADD = $(TEST_LIBS)
+TESTS += tests/mpi_badworker
+
 include tests/unit.mk
 include tests/bench/Makefile.mk

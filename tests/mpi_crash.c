@@ -323,6 +323,23 @@ static void test_stuck_task_shutdown_nowait(void)
   keel_future_release(f);
 }
 
+static void test_task_process_sends_garbage(void)
+{
+  WATCHDOG(30);
+  keel_executor *ex = make(KEEL_ON_CRASH_FAIL_TASK, 0, 0);
+  keel_future *f = submit_int(ex, t_garbage, 0);
+  CU_ASSERT_EQUAL(keel_future_result(f, 20, NULL, NULL), KEEL_EWORKER);
+  const keel_error *e = keel_future_error(f);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e->message, "malformed"));
+  CU_ASSERT_EQUAL(e->signal, SIGKILL);
+  keel_future_release(f);
+  f = submit_int(ex, t_square, 5); /* the worker carries on */
+  CU_ASSERT_EQUAL(keel_future_result(f, 20, NULL, NULL), KEEL_OK);
+  keel_future_release(f);
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+}
+
 int main(int argc, char **argv)
 {
   int rc = keel_init(&argc, &argv);
@@ -346,6 +363,7 @@ int main(int argc, char **argv)
       TU_TEST(test_recycling),
       TU_TEST(test_idle_timeout),
       TU_TEST(test_stuck_task_shutdown_nowait),
+      TU_TEST(test_task_process_sends_garbage),
   };
   rc = tu_run("crashes", tests, sizeof tests / sizeof *tests);
   alarm(60);

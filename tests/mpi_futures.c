@@ -387,6 +387,45 @@ static void test_initializer_runs_per_process(void)
   CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
 }
 
+#include <pthread.h>
+
+enum { THREADS = 4, PER_THREAD = 500 };
+
+static void *submitter(void *arg)
+{
+  keel_executor *ex = arg;
+  keel_future *fs[PER_THREAD];
+  long good = 0;
+  for (int i = 0; i < PER_THREAD; i++)
+    if (keel_submit(ex, t_square, &i, sizeof i, &fs[i]))
+      return (void *)-1L;
+  for (int i = 0; i < PER_THREAD; i++) {
+    const void *d;
+    size_t len;
+    long long y = -1;
+    if (keel_future_result(fs[i], 30, &d, &len) == KEEL_OK &&
+        len == sizeof y)
+      memcpy(&y, d, sizeof y);
+    good += y == (long long)i * i;
+    keel_future_release(fs[i]);
+  }
+  return (void *)good;
+}
+
+static void test_threads_submit_concurrently(void)
+{
+  WATCHDOG(60);
+  pthread_t t[THREADS];
+  keel_executor *ex = reusable();
+  for (int i = 0; i < THREADS; i++)
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t[i], NULL, submitter, ex), 0);
+  for (int i = 0; i < THREADS; i++) {
+    void *good;
+    pthread_join(t[i], &good);
+    CU_ASSERT_EQUAL((long)good, PER_THREAD);
+  }
+}
+
 static void test_strerror(void)
 {
   WATCHDOG(10);
@@ -422,6 +461,7 @@ int main(int argc, char **argv)
       TU_TEST(test_resize),
       TU_TEST(test_reusable_is_the_same),
       TU_TEST(test_initializer_runs_per_process),
+      TU_TEST(test_threads_submit_concurrently),
       TU_TEST(test_strerror),
   };
   rc = tu_run("futures over MPI", tests, sizeof tests / sizeof *tests);

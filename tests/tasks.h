@@ -151,4 +151,16 @@ static int t_init_get(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(t_init_get);
 
+/* Writes junk into its own channel to the nanny (fd 3), then returns. */
+static int t_garbage(const void *arg, size_t len, keel_buf *out)
+{
+  char junk[64];
+  memset(junk, 0x5a, sizeof junk);
+  if (write(3, junk, sizeof junk) < 0)
+    return keel_fail(out, "write failed");
+  sleep_s(0.5);
+  return 0;
+}
+KEEL_REGISTER(t_garbage);
+
 #endif
