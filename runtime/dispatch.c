@@ -35,6 +35,12 @@ static void pend_push(keel_executor *ex, keel_future *f, bool front)
   ex->npend++;
 }
 
+void keel__exec_accept(keel_executor *ex, keel_future *f)
+{
+  pend_push(ex, f, false);
+  ex->outstanding++;
+}
+
 static keel_future *pend_pop(keel_executor *ex)
 {
   keel_future *f = ex->pend_head;

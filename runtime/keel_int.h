@@ -352,6 +352,8 @@ void keel__batch_finish(keel_future *f, int code, char *data, size_t len,
                         const keel_error *e);
 void keel__batch_drop(keel_future *f); /* already done: just unref */
 void keel__batch_end(void);
+/* Take a user's submission into the executor's queue. */
+void keel__exec_accept(keel_executor *ex, keel_future *f);
 int keel__exec_step(keel_executor *ex);
 void keel__exec_results(keel_executor *ex, int rank, const keel__hdr *h,
                         keel__rd *rd);

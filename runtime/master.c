@@ -5,6 +5,7 @@
  * matched with MPI_Improbe and completed with MPI_Imrecv, sends are
  * nonblocking, and a request to a rank declared lost is simply abandoned. */
 #include "keel_int.h"
+#include "mpiq.h"
 
 #include <mpi.h>
 #include <stdio.h>
@@ -18,20 +19,9 @@
 keel__runtime keel__rt = {.lock = PTHREAD_MUTEX_INITIALIZER,
                           .ucond = PTHREAD_COND_INITIALIZER};
 
-typedef struct req {
-  MPI_Request r;
-  char *buf;
-  int n;
-  struct req *next;
-} req;
-
-typedef struct mrank {
-  req *rq_head, *rq_tail; /* receives from this rank, in arrival order */
-} mrank;
-
 static MPI_Comm comm = MPI_COMM_NULL;
-static mrank *mranks;
-static req *sends;
+static keel__recvq *recvs; /* per rank: its messages in arrival order */
+static keel__sendq sends;
 static double heartbeat_timeout = HEARTBEAT_TIMEOUT_DEFAULT;
 
 /* ---- batch completion of futures ---- */
@@ -97,40 +87,12 @@ void keel__batch_end(void)
 
 void keel__send(int rank, keel_buf *b)
 {
-  size_t n;
-  char *buf = keel__buf_steal(b, &n);
-  req *s = calloc(1, sizeof *s);
-  if (!buf || !s || keel__rt.ranks[rank].lost ||
-      MPI_Isend(buf, (int)n, MPI_BYTE, rank, KEEL__MPI_TAG, comm, &s->r) !=
-          MPI_SUCCESS) {
-    free(buf);
-    free(s);
-    if (buf && !keel__rt.ranks[rank].lost)
-      keel__rank_fail(rank, "could not send to it");
+  if (keel__rt.ranks[rank].lost) {
+    keel__buf_free(b);
     return;
   }
-  s->buf = buf;
-  s->next = sends;
-  sends = s;
-}
-
-static int test_sends(void)
-{
-  int act = 0;
-  for (req **p = &sends; *p;) {
-    int flag = 0;
-    MPI_Test(&(*p)->r, &flag, MPI_STATUS_IGNORE);
-    if (!flag) {
-      p = &(*p)->next;
-      continue;
-    }
-    req *s = *p;
-    *p = s->next;
-    free(s->buf);
-    free(s);
-    act++;
-  }
-  return act;
+  if (keel__sendq_post(&sends, comm, rank, b))
+    keel__rank_fail(rank, "could not send to it");
 }
 
 static int post_receives(void)
@@ -144,25 +106,8 @@ static int post_receives(void)
             MPI_SUCCESS || !flag)
       break;
     MPI_Get_count(&st, MPI_BYTE, &n);
-    req *q = calloc(1, sizeof *q);
-    char *buf = malloc(n ? (size_t)n : 1);
-    if (!q || !buf) { /* drop the message, the rank is then out of step */
-      char c;
-      MPI_Mrecv(&c, 0, MPI_BYTE, &m, MPI_STATUS_IGNORE);
-      free(q);
-      free(buf);
+    if (keel__recvq_post(&recvs[st.MPI_SOURCE], &m, n))
       keel__rank_fail(st.MPI_SOURCE, "out of memory receiving from it");
-      continue;
-    }
-    q->buf = buf;
-    q->n = n;
-    MPI_Imrecv(buf, n, MPI_BYTE, &m, &q->r);
-    mrank *mr = &mranks[st.MPI_SOURCE];
-    if (mr->rq_tail)
-      mr->rq_tail->next = q;
-    else
-      mr->rq_head = q;
-    mr->rq_tail = q;
     act++;
   }
   return act;
@@ -173,25 +118,15 @@ static void handle(int rank, const char *buf, size_t n);
 /* Handle each rank's completed receives in order. */
 static int complete_receives(void)
 {
-  int act = 0;
-  for (int r = 1; r < keel__rt.nranks; r++) {
-    mrank *mr = &mranks[r];
-    while (mr->rq_head && !keel__rt.ranks[r].lost) {
-      int flag = 0;
-      MPI_Test(&mr->rq_head->r, &flag, MPI_STATUS_IGNORE);
-      if (!flag)
-        break;
-      req *q = mr->rq_head;
-      mr->rq_head = q->next;
-      if (!mr->rq_head)
-        mr->rq_tail = NULL;
+  int act = 0, n;
+  char *buf;
+  for (int r = 1; r < keel__rt.nranks; r++)
+    while (!keel__rt.ranks[r].lost && (buf = keel__recvq_pop(&recvs[r], &n))) {
       keel__rt.ranks[r].last_heard = keel__now();
-      handle(r, q->buf, (size_t)q->n);
-      free(q->buf);
-      free(q);
+      handle(r, buf, (size_t)n);
+      free(buf);
       act++;
     }
-  }
   return act;
 }
 
@@ -335,14 +270,7 @@ static int sync_users(bool *stopping)
   for (keel_executor *ex = keel__rt.execs; ex; ex = ex->next) {
     for (keel_future *f = ex->in_head, *next; f; f = next) {
       next = f->next;
-      f->next = NULL;
-      if (ex->pend_tail)
-        ex->pend_tail->next = f;
-      else
-        ex->pend_head = f;
-      ex->pend_tail = f;
-      ex->npend++;
-      ex->outstanding++;
+      keel__exec_accept(ex, f);
       act++;
     }
     ex->in_head = ex->in_tail = NULL;
@@ -424,7 +352,7 @@ static int progress(void)
 {
   int act = post_receives();
   act += complete_receives();
-  act += test_sends();
+  act += keel__sendq_test(&sends);
   return act;
 }
 
@@ -447,7 +375,7 @@ static void stop_ranks(void)
     int waiting = 0;
     for (int r = 1; r < keel__rt.nranks; r++)
       waiting += !keel__rt.ranks[r].lost && !keel__rt.ranks[r].stopped;
-    if (!waiting && !sends)
+    if (!waiting && keel__sendq_empty(&sends))
       return;
     if (keel__now() > deadline) {
       keel__log("%d worker rank(s) did not answer STOP in %.0f s", waiting,
@@ -493,8 +421,8 @@ int keel__master_start(void *commp)
   MPI_Comm_size(*(MPI_Comm *)commp, &keel__rt.nranks);
   comm = *(MPI_Comm *)commp;
   keel__rt.ranks = calloc((size_t)keel__rt.nranks, sizeof *keel__rt.ranks);
-  mranks = calloc((size_t)keel__rt.nranks, sizeof *mranks);
-  if (!keel__rt.ranks || !mranks)
+  recvs = calloc((size_t)keel__rt.nranks, sizeof *recvs);
+  if (!keel__rt.ranks || !recvs)
     return KEEL_ENOMEM;
   const char *hb = getenv("KEEL_HEARTBEAT_TIMEOUT");
   if (hb && atof(hb) > 0)

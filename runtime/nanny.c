@@ -5,6 +5,7 @@
  * the master with the signal or exit status, the task id and the backtrace
  * its crash handler wrote.  Then it starts a fresh one. */
 #include "keel_int.h"
+#include "mpiq.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,15 +61,10 @@ typedef struct slot {
   double idle_since;
 } slot;
 
-typedef struct sreq {
-  MPI_Request r;
-  char *buf;
-  struct sreq *next;
-} sreq;
-
 static MPI_Comm comm;
 static slot *slots[MAX_SLOTS];
-static sreq *sends, *recv_head, *recv_tail;
+static keel__sendq sends;
+static keel__recvq recvs;
 static double last_sent;
 static bool stopping;
 
@@ -76,18 +72,10 @@ static bool stopping;
 
 static void send_master(keel_buf *b)
 {
-  size_t n;
-  char *buf = keel__buf_steal(b, &n);
-  sreq *s = calloc(1, sizeof *s);
-  if (!buf || !s ||
-      MPI_Isend(buf, (int)n, MPI_BYTE, 0, KEEL__MPI_TAG, comm, &s->r) !=
-          MPI_SUCCESS) {
+  if (keel__sendq_post(&sends, comm, 0, b)) {
     keel__log("cannot send to the master; exiting");
     _exit(1);
   }
-  s->buf = buf;
-  s->next = sends;
-  sends = s;
   last_sent = keel__now();
 }
 
@@ -97,25 +85,6 @@ static void send_simple(uint8_t type, uint32_t exec)
   keel__wr_hdr(&b, type, exec, 0);
   keel__wr_finish(&b, 0, 0);
   send_master(&b);
-}
-
-static int test_sends(void)
-{
-  int act = 0;
-  for (sreq **p = &sends; *p;) {
-    int flag = 0;
-    MPI_Test(&(*p)->r, &flag, MPI_STATUS_IGNORE);
-    if (!flag) {
-      p = &(*p)->next;
-      continue;
-    }
-    sreq *s = *p;
-    *p = s->next;
-    free(s->buf);
-    free(s);
-    act++;
-  }
-  return act;
 }
 
 /* ---- the queue of a slot ---- */
@@ -653,43 +622,25 @@ static void on_master(const char *m, size_t n)
 
 static int receive(void)
 {
-  int act = 0;
+  int act = 0, n;
+  char *buf;
   for (int i = 0; i < 64; i++) {
-    int flag = 0, n = 0;
+    int flag = 0;
     MPI_Message m;
     MPI_Status st;
     MPI_Improbe(0, KEEL__MPI_TAG, comm, &flag, &m, &st);
     if (!flag)
       break;
     MPI_Get_count(&st, MPI_BYTE, &n);
-    sreq *q = calloc(1, sizeof *q);
-    if (!q || !(q->buf = malloc(n ? (size_t)n : 1))) {
+    if (keel__recvq_post(&recvs, &m, n)) {
       keel__log("out of memory receiving from the master; exiting");
       _exit(1);
     }
-    MPI_Imrecv(q->buf, n, MPI_BYTE, &m, &q->r);
-    q->next = NULL;
-    if (recv_tail)
-      recv_tail->next = q;
-    else
-      recv_head = q;
-    recv_tail = q;
     act++;
   }
-  while (recv_head) {
-    int flag = 0, n = 0;
-    MPI_Status st;
-    MPI_Test(&recv_head->r, &flag, &st);
-    if (!flag)
-      break;
-    MPI_Get_count(&st, MPI_BYTE, &n);
-    sreq *q = recv_head;
-    recv_head = q->next;
-    if (!recv_head)
-      recv_tail = NULL;
-    on_master(q->buf, (size_t)n);
-    free(q->buf);
-    free(q);
+  while ((buf = keel__recvq_pop(&recvs, &n))) {
+    on_master(buf, (size_t)n);
+    free(buf);
     act++;
   }
   return act;
@@ -733,8 +684,8 @@ static void hello(void)
 static void flush_sends(void)
 {
   double deadline = keel__now() + 5.0;
-  while (sends && keel__now() < deadline) {
-    test_sends();
+  while (!keel__sendq_empty(&sends) && keel__now() < deadline) {
+    keel__sendq_test(&sends);
     keel__sleep(1e-4);
   }
 }
@@ -753,7 +704,7 @@ void keel__nanny_main(void *commp)
     for (int i = 0; i < MAX_SLOTS; i++)
       if (slots[i])
         act += step_slot(slots[i], now);
-    act += test_sends();
+    act += keel__sendq_test(&sends);
     if (now - last_sent > HEARTBEAT_EVERY)
       send_simple(KEEL__M_HEARTBEAT, 0);
     if (act)

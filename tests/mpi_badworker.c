@@ -55,15 +55,9 @@ int main(int argc, char **argv)
   const char *r = getenv("OMPI_COMM_WORLD_RANK");
   if (r && !strcmp(r, "1") && !getenv("KEEL_ROLE"))
     impostor(&argc, &argv);
-  int rc = keel_init(&argc, &argv);
-  if (rc)
-    return 2;
   static const tu_test tests[] = {
       TU_TEST(test_master_survives_a_malformed_worker),
   };
-  rc = tu_run("malformed worker", tests, sizeof tests / sizeof *tests);
-  alarm(60);
-  if (keel_finalize() != KEEL_OK)
-    rc = 1;
-  return rc;
+  return tu_keel_main(&argc, &argv, "malformed worker", tests,
+                      sizeof tests / sizeof *tests);
 }

@@ -342,11 +342,6 @@ static void test_task_process_sends_garbage(void)
 
 int main(int argc, char **argv)
 {
-  int rc = keel_init(&argc, &argv);
-  if (rc) {
-    fprintf(stderr, "keel_init: %s\n", keel_strerror(rc));
-    return 2;
-  }
   static const tu_test tests[] = {
       TU_TEST(test_segfault),
       TU_TEST(test_sigkill),
@@ -365,9 +360,6 @@ int main(int argc, char **argv)
       TU_TEST(test_stuck_task_shutdown_nowait),
       TU_TEST(test_task_process_sends_garbage),
   };
-  rc = tu_run("crashes", tests, sizeof tests / sizeof *tests);
-  alarm(60);
-  if (keel_finalize() != KEEL_OK)
-    rc = 1;
-  return rc;
+  return tu_keel_main(&argc, &argv, "crashes", tests,
+                      sizeof tests / sizeof *tests);
 }

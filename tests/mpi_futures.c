@@ -438,11 +438,6 @@ static void test_strerror(void)
 
 int main(int argc, char **argv)
 {
-  int rc = keel_init(&argc, &argv);
-  if (rc) {
-    fprintf(stderr, "keel_init: %s\n", keel_strerror(rc));
-    return 2;
-  }
   static const tu_test tests[] = {
       TU_TEST(test_two_thousand_results),
       TU_TEST(test_task_error_message),
@@ -464,9 +459,6 @@ int main(int argc, char **argv)
       TU_TEST(test_threads_submit_concurrently),
       TU_TEST(test_strerror),
   };
-  rc = tu_run("futures over MPI", tests, sizeof tests / sizeof *tests);
-  alarm(60);
-  if (keel_finalize() != KEEL_OK)
-    rc = 1;
-  return rc;
+  return tu_keel_main(&argc, &argv, "futures over MPI", tests,
+                      sizeof tests / sizeof *tests);
 }

@@ -163,4 +163,21 @@ static int t_garbage(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(t_garbage);
 
+#ifdef KEEL_TESTUTIL_H
+/* main() of an integration test: workers serve inside keel_init(); the
+ * master runs the suite, then finalises under a watchdog. */
+static int tu_keel_main(int *argc, char ***argv, const char *suite,
+                        const tu_test *tests, size_t n)
+{
+  int rc = keel_init(argc, argv);
+  if (rc) {
+    fprintf(stderr, "keel_init: %s\n", keel_strerror(rc));
+    return 2;
+  }
+  rc = tu_run(suite, tests, n);
+  tu_watchdog("keel_finalize", 60);
+  return keel_finalize() != KEEL_OK ? 1 : rc;
+}
+#endif
+
 #endif

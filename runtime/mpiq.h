@@ -1,0 +1,31 @@
+/* mpiq.h: the master's and the nanny's nonblocking MPI traffic: sends that
+ * own their buffers, and receives completed in arrival order.  Internal;
+ * includes mpi.h, unlike keel_int.h. */
+#ifndef KEEL_MPIQ_H
+#define KEEL_MPIQ_H
+
+#include "keel_int.h"
+#include <mpi.h>
+
+typedef struct keel__sendq {
+  struct keel__sreq *head;
+} keel__sendq;
+
+/* MPI_Isend the bytes of b to rank (taking them); KEEL_EMPI or
+ * KEEL_ENOMEM on failure, the bytes freed either way. */
+int keel__sendq_post(keel__sendq *q, MPI_Comm comm, int rank, keel_buf *b);
+/* Free the sends that completed; returns how many did. */
+int keel__sendq_test(keel__sendq *q);
+bool keel__sendq_empty(const keel__sendq *q);
+
+typedef struct keel__recvq {
+  struct keel__rreq *head, *tail;
+} keel__recvq;
+
+/* Start receiving the n-byte message m matched by MPI_Improbe. */
+int keel__recvq_post(keel__recvq *q, MPI_Message *m, int n);
+/* The oldest message once it has fully arrived (the caller frees it, *n
+ * gets its size), else NULL: messages are handled in the order they came. */
+char *keel__recvq_pop(keel__recvq *q, int *n);
+
+#endif
