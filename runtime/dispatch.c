@@ -248,6 +248,10 @@ static int reconcile(keel_executor *ex)
   int active = count_state(ex, KEEL__W_ACTIVE), act = 0;
   for (; active < want && attach(ex); active++)
     act++;
+  if (!broken && active == 0 && ex->outstanding > 0 && ex->nw == 0) {
+    break_exec(ex, "every worker rank it could use is lost");
+    return act + 1;
+  }
   for (; active > want; active--, act++)
     least_busy(ex)->state = KEEL__W_RETIRING;
   for (int i = 0; i < ex->nw; i++)
@@ -275,12 +279,15 @@ static int window(const keel_executor *ex)
   return w < WINDOW_MIN ? WINDOW_MIN : w > WINDOW_MAX ? WINDOW_MAX : (int)w;
 }
 
-/* Take up to n startable futures off the queue, marking them running. */
+/* Take up to n startable futures off the queue, marking them running,
+ * at most about BATCH_BYTES of arguments (and at least one). */
 static int take_batch(keel_executor *ex, int n, keel_future **out)
 {
   int k = 0;
+  size_t bytes = 0;
   keel__batch_begin();
-  while (k < n && ex->pend_head) {
+  while (k < n && ex->pend_head &&
+         (k == 0 || bytes + ex->pend_head->arg_len <= BATCH_BYTES)) {
     keel_future *f = pend_pop(ex);
     if (f->state == KEEL__F_CANCELLED) {
       keel__batch_drop(f);
@@ -288,6 +295,7 @@ static int take_batch(keel_executor *ex, int n, keel_future **out)
       continue;
     }
     f->state = KEEL__F_RUNNING;
+    bytes += f->arg_len;
     out[k++] = f;
   }
   keel__batch_end();
@@ -408,7 +416,7 @@ void keel__exec_results(keel_executor *ex, int rank, const keel__hdr *h,
     keel__result res;
     if (keel__rd_result(rd, &res)) {
       keel__batch_end();
-      keel__rank_fail(rank, "malformed RESULTS message");
+      keel__rank_fail(rank, "it sent a malformed RESULTS message");
       return;
     }
     keel_future *f = w ? inflight_take(w, res.id) : NULL;

@@ -138,7 +138,9 @@ int keel_get_reusable_executor(const keel_options *o, keel_executor **ex)
     keel_options_init(&def);
     o = &def;
   }
+  pthread_mutex_lock(&keel__rt.lock);
   keel_executor *cur = reusable;
+  pthread_mutex_unlock(&keel__rt.lock);
   if (cur && !keel_executor_broken(cur) && same_but_workers(&cur->opt, o)) {
     int rc = cur->opt.max_workers == o->max_workers
                  ? KEEL_OK
@@ -155,8 +157,10 @@ int keel_get_reusable_executor(const keel_options *o, keel_executor **ex)
                                                           : KEEL_SHUTDOWN_WAIT);
   int rc = exec_start(o, ex);
   if (rc == KEEL_OK) {
+    pthread_mutex_lock(&keel__rt.lock);
     (*ex)->reusable = true;
     reusable = *ex;
+    pthread_mutex_unlock(&keel__rt.lock);
   }
   return rc;
 }
@@ -260,7 +264,7 @@ static int submit_state_locked(const keel_executor *ex)
 int keel__submit_id(keel_executor *ex, uint64_t fn, uint32_t item_size,
                     const void *arg, size_t len, keel_future **out)
 {
-  if (len > KEEL__WIRE_MAX)
+  if (len > KEEL__WIRE_MAX - 4096) /* room for the headers around it */
     return KEEL_EINVAL;
   keel_future *f = task_future(ex, fn, item_size, arg, len);
   if (!f)

@@ -220,7 +220,8 @@ KEEL_EXPORT bool keel_future_cancelled(const keel_future *f);
 KEEL_EXPORT bool keel_future_cancel(keel_future *f);
 
 /* Run cb(f, arg) once when f is done: at once, in this thread, if it already
- * is; otherwise in keel's manager thread (keep it short, do not block). */
+ * is; in the thread that calls keel_future_cancel() if that cancels it;
+ * otherwise in keel's manager thread (keep it short, do not block). */
 KEEL_EXPORT int keel_future_on_done(keel_future *f,
                                     void (*cb)(keel_future *, void *),
                                     void *arg);

@@ -315,9 +315,6 @@ int keel__bind_self(int local_rank, int local_size, char *desc, size_t n);
 
 /* Environment variables between a nanny and its task process. */
 #define KEEL__ENV_ROLE "KEEL_ROLE"
-#define KEEL__ENV_CHAN "KEEL_TASK_CHAN"
-#define KEEL__ENV_CRASH "KEEL_TASK_CRASHFD"
-#define KEEL__ENV_SHM "KEEL_TASK_SHMFD"
 #define KEEL__ENV_NANNY "KEEL_TASK_NANNY"
 
 /* The page a task process shares with its nanny: which task runs now and

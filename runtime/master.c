@@ -92,7 +92,7 @@ void keel__send(int rank, keel_buf *b)
     return;
   }
   if (keel__sendq_post(&sends, comm, rank, b))
-    keel__rank_fail(rank, "could not send to it");
+    keel__rank_fail(rank, "a send to it failed");
 }
 
 static int post_receives(void)
@@ -147,7 +147,8 @@ static void on_hello(int rank, keel__rd *rd)
   char *host = keel__rd_str(rd);
   if (rd->err || k->hello) {
     free(host);
-    keel__rank_fail(rank, rd->err ? "malformed HELLO" : "second HELLO");
+    keel__rank_fail(rank, rd->err ? "it sent a malformed HELLO"
+                                  : "it sent a second HELLO");
     return;
   }
   pthread_mutex_lock(&keel__rt.lock);
@@ -162,7 +163,7 @@ static void on_death(int rank, keel_executor *ex, keel__rd *rd)
 {
   keel__death d;
   if (keel__rd_death(rd, &d)) {
-    keel__rank_fail(rank, "malformed DEATH message");
+    keel__rank_fail(rank, "it sent a malformed DEATH message");
     return;
   }
   if (ex)
@@ -177,7 +178,9 @@ static void handle(int rank, const char *buf, size_t n)
   const char *why;
   keel__rd rd;
   if (keel__wire_hdr(buf, n, &h, &why)) {
-    keel__rank_fail(rank, why);
+    char *msg = keel__strdup_printf("it sent a malformed message (%s)", why);
+    keel__rank_fail(rank, msg ? msg : why);
+    free(msg);
     return;
   }
   keel__rd_init(&rd, buf + KEEL__WIRE_HDR, h.len);
@@ -203,7 +206,7 @@ static void handle(int rank, const char *buf, size_t n)
   case KEEL__M_HEARTBEAT:
     return;
   default:
-    keel__rank_fail(rank, "unexpected message type from a worker");
+    keel__rank_fail(rank, "it sent a message type a worker must not send");
   }
 }
 
@@ -225,13 +228,13 @@ static void lose_rank(int rank, const char *why)
 
 void keel__rank_fail(int rank, const char *why)
 {
-  char *msg = keel__strdup_printf("it sent a malformed message (%s)", why);
+  if (keel__rt.ranks[rank].lost)
+    return;
   keel_buf b = {0};
   keel__wr_hdr(&b, KEEL__M_STOP, 0, 0);
   keel__wr_finish(&b, 0, 0);
-  keel__send(rank, &b); /* ask it to go away; it is not used again */
-  lose_rank(rank, msg ? msg : why);
-  free(msg);
+  (void)keel__sendq_post(&sends, comm, rank, &b); /* best effort: go away */
+  lose_rank(rank, why);
 }
 
 static int check_heartbeats(void)
@@ -375,7 +378,7 @@ static void stop_ranks(void)
     int waiting = 0;
     for (int r = 1; r < keel__rt.nranks; r++)
       waiting += !keel__rt.ranks[r].lost && !keel__rt.ranks[r].stopped;
-    if (!waiting && keel__sendq_empty(&sends))
+    if (!waiting) /* never wait on sends to lost ranks */
       return;
     if (keel__now() > deadline) {
       keel__log("%d worker rank(s) did not answer STOP in %.0f s", waiting,

@@ -26,6 +26,8 @@
 #define MEM_CHECK_EVERY 1e-3 /* seconds between RSS reads */
 #define RETIRE_GRACE 5.0     /* seconds a retiring child gets to exit */
 #define MAX_SLOTS 64
+#define FORWARD_BYTES (64u << 20) /* most task bytes in one TASKS message */
+#define MAX_STRAY_DEATHS 3 /* deaths outside any task before giving up */
 
 typedef struct ntask {
   uint64_t id;
@@ -59,6 +61,7 @@ typedef struct slot {
   keel_buf res; /* RESULTS being gathered for the master */
   uint32_t nres;
   double idle_since;
+  int stray_deaths; /* task processes lost outside a task, in a row */
 } slot;
 
 static MPI_Comm comm;
@@ -175,13 +178,19 @@ static keel__shm *map_shm(int *fd)
   return p == MAP_FAILED ? NULL : p;
 }
 
-static void report(slot *s, uint64_t task, int cause, int sig, int status,
-                   const char *msg, const char *bt)
+static void report_exec(uint32_t exec, uint64_t task, int cause, int sig,
+                        int status, const char *msg, const char *bt)
 {
   keel_buf b = {0};
   keel__death d = {task, cause, sig, status, (char *)msg, (char *)bt};
-  keel__wr_death(&b, s->exec, &d);
+  keel__wr_death(&b, exec, &d);
   send_master(&b);
+}
+
+static void report(slot *s, uint64_t task, int cause, int sig, int status,
+                   const char *msg, const char *bt)
+{
+  report_exec(s->exec, task, cause, sig, status, msg, bt);
 }
 
 static int spawn_child(slot *s)
@@ -244,12 +253,16 @@ static int forward(slot *s)
     n = (size_t)(s->o.max_tasks - c->served);
   if (n == 0)
     return 0;
-  size_t off = c->wout.len;
+  size_t off = c->wout.len, bytes = 0, i;
   keel__wr_hdr(&c->wout, KEEL__M_TASKS, s->exec, 0);
-  for (size_t i = 0; i < n; i++) {
+  for (i = 0; i < n; i++) {
     ntask *t = q_at(s, s->nfwd + i);
+    if (i > 0 && bytes + t->len > FORWARD_BYTES)
+      break; /* the rest go in the next message */
     keel_buf_append(&c->wout, t->enc, t->len);
+    bytes += t->len;
   }
+  n = i;
   keel__wr_finish(&c->wout, off, (uint32_t)n);
   s->nfwd += n;
   c->served += (int)n;
@@ -293,6 +306,7 @@ static int on_child_results(slot *s, const keel__hdr *h, keel__rd *rd)
     add_result(s, &r);
     q_remove(s, 0);
     s->nfwd--;
+    s->stray_deaths = 0;
   }
   if (s->qn == 0)
     s->idle_since = keel__now();
@@ -431,6 +445,18 @@ static void on_exit_status(slot *s, int status)
         s->dead = true;
         q_clear(s);
       }
+    } else if (s->nfwd && ++s->stray_deaths >= MAX_STRAY_DEATHS) {
+      /* It dies with work in hand but outside any task, again and again:
+       * restarting it would loop for ever. */
+      char *why = keel__strdup_printf("the task process died %d times in a "
+                                      "row outside any task (last: %s %d)",
+                                      s->stray_deaths,
+                                      sig ? "signal" : "exit status",
+                                      sig ? sig : code);
+      report(s, 0, KEEL__C_SPAWN, sig, sig ? -1 : code, why, c->bt.data);
+      free(why);
+      s->dead = true;
+      q_clear(s);
     }
   }
   child_reset(c);
@@ -490,8 +516,8 @@ static void maybe_retire(slot *s, double now)
 {
   child *c = &s->c;
   if (!c->pid || c->retire_at > 0 || c->kill_cause || s->nfwd ||
-      c->wout.len)
-    return;
+      c->wout.len || !c->shm || c->shm->phase != KEEL__P_READY)
+    return; /* busy, or still starting: its initializer may be slow */
   bool used_up = s->o.max_tasks > 0 && c->served >= s->o.max_tasks;
   bool idle = s->o.idle_timeout > 0 && s->qn == 0 &&
               now - s->idle_since >= s->o.idle_timeout;
@@ -552,14 +578,20 @@ static void on_open(const keel__hdr *h, keel__rd *rd)
   int i = 0;
   while (i < MAX_SLOTS && slots[i])
     i++;
-  if (keel__rd_open(rd, &o) || find_slot(h->exec) || i == MAX_SLOTS) {
-    keel__log("bad OPEN for executor %u", h->exec);
-    return;
-  }
-  slot *s = calloc(1, sizeof *s);
-  if (!s || (o.initarg_len && !(s->initarg = malloc(o.initarg_len)))) {
+  const char *why = keel__rd_open(rd, &o) ? "malformed OPEN message"
+                    : find_slot(h->exec)    ? "second OPEN for it"
+                    : i == MAX_SLOTS        ? "too many executors at once"
+                                            : NULL;
+  slot *s = why ? NULL : calloc(1, sizeof *s);
+  if (!why && (!s || (o.initarg_len && !(s->initarg = malloc(o.initarg_len)))))
+    why = "out of memory";
+  if (why) { /* tell the master, or its futures would wait for ever */
+    char *msg = keel__strdup_printf("worker cannot serve executor %u: %s",
+                                    h->exec, why);
+    keel__log("%s", msg ? msg : why);
+    report_exec(h->exec, 0, KEEL__C_SPAWN, 0, -1, msg ? msg : why, NULL);
+    free(msg);
     free(s);
-    keel__log("out of memory opening executor %u", h->exec);
     return;
   }
   if (o.initarg_len)

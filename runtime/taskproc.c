@@ -20,14 +20,11 @@
 #define CHAN_FD 3
 #define CRASH_FD 4
 #define SHM_FD 5
-#define FLUSH_BYTES (64 * 1024)
-#define FLUSH_AFTER 1e-3    /* seconds a result may wait for batch mates */
-#define LONG_TASK 200e-6    /* results of tasks this long go out at once */
+#define RESULT_MAX (KEEL__WIRE_MAX - 4096) /* bytes of one result */
 
 static keel__shm *shm;
 static keel_buf out;        /* the RESULTS message being gathered */
 static uint32_t nout;
-static double first_unflushed;
 static volatile sig_atomic_t flushing;
 static const char *volatile current_name; /* registered name of the task */
 static keel_buf in;
@@ -196,21 +193,24 @@ static void run_task(const keel__task *t)
   } else {
     status = normalise(fn(t->arg, t->arg_len, &res), &res);
   }
-  atomic_store(&shm->task_id, 0);
-  current_name = NULL;
+  if (res.len > RESULT_MAX) { /* it could not travel: fail it instead */
+    size_t n = res.len;
+    keel_fail(&res, "the result of %zu bytes is over keel's limit of %zu",
+              n, (size_t)RESULT_MAX);
+    status = KEEL_ETASK;
+  }
   double t1 = keel__now();
   double us = (t1 - t0) * 1e6;
   keel__result r = {t->id, status, us > 4e9 ? 4000000000u : (uint32_t)us,
                     res.data, (uint32_t)res.len};
-  if (nout == 0) {
-    keel__wr_hdr(&out, KEEL__M_RESULTS, 0, 0);
-    first_unflushed = t1;
-  }
+  keel__wr_hdr(&out, KEEL__M_RESULTS, 0, 0);
   keel__wr_result(&out, &r);
-  nout++;
-  if (out.len > FLUSH_BYTES || t1 - t0 > LONG_TASK ||
-      t1 - first_unflushed > FLUSH_AFTER)
-    flush();
+  nout = 1;
+  flush();
+  /* Only now is the task over for the nanny: a death before this point
+   * is blamed on it, after it on nothing. */
+  atomic_store(&shm->task_id, 0);
+  current_name = NULL;
 }
 
 static void run_tasks(const char *m, const keel__hdr *h)
@@ -286,10 +286,7 @@ void keel__taskproc_main(void)
   initialise(in.data + consumed, &h);
   consumed += (size_t)n;
   for (;;) {
-    if ((n = next_msg(false, &consumed)) == 0) {
-      flush(); /* nothing else to do now: let the results go */
-      n = next_msg(true, &consumed);
-    }
+    n = next_msg(true, &consumed);
     if (n == 0)
       exit(0); /* EOF: retired by the nanny */
     if (n < 0 || keel__wire_hdr(in.data + consumed, (size_t)n, &h, &why) ||

@@ -1,6 +1,7 @@
 /* wire.c: the protocol between master, nanny and task process.  Every
  * message is a 20-byte header (magic, version, type, exec, count, payload
- * length) and a payload of little-endian fields.  Decoding never trusts a
+ * length) and a payload of fields in host byte order (keel assumes one
+ * byte order across the job, as MPI_BYTE messages do).  Decoding never trusts a
  * length: the reader stops at the end of the payload and flags the error.
  * doc/protocol.md describes each message. */
 #include "keel_int.h"

@@ -4,6 +4,7 @@
 #include "testutil.h"
 #include "tasks.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #define REPORT_WITHIN 5.0 /* seconds from submit to the failed future */
@@ -340,6 +341,35 @@ static void test_task_process_sends_garbage(void)
   CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
 }
 
+/* A short task's result must not be held back behind the next task: if
+ * that one is killed, the short one would be lost and run twice. */
+static void test_no_rerun_after_next_task_killed(void)
+{
+  WATCHDOG(30);
+  keel_options o;
+  keel_executor *ex;
+  char path[64];
+  struct stat st;
+  snprintf(path, sizeof path, "/tmp/keel-runs-%d", (int)getpid());
+  unlink(path);
+  keel_options_init(&o);
+  o.max_workers = 1;
+  o.task_timeout = 0.5;
+  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
+  keel_future *fs[2];
+  CU_ASSERT_EQUAL_FATAL(keel_submit(ex, t_count_runs, path, strlen(path),
+                                    &fs[0]), KEEL_OK);
+  fs[1] = submit_int(ex, t_sleep_ms, 10000); /* same worker, right after */
+  CU_ASSERT_EQUAL(keel_future_result(fs[0], 20, NULL, NULL), KEEL_OK);
+  CU_ASSERT_EQUAL(keel_future_result(fs[1], 20, NULL, NULL), KEEL_EDEADLINE);
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+  CU_ASSERT_EQUAL(stat(path, &st), 0);
+  CU_ASSERT_EQUAL(st.st_size, 1); /* ran exactly once */
+  unlink(path);
+  keel_future_release(fs[0]);
+  keel_future_release(fs[1]);
+}
+
 int main(int argc, char **argv)
 {
   static const tu_test tests[] = {
@@ -359,6 +389,7 @@ int main(int argc, char **argv)
       TU_TEST(test_idle_timeout),
       TU_TEST(test_stuck_task_shutdown_nowait),
       TU_TEST(test_task_process_sends_garbage),
+      TU_TEST(test_no_rerun_after_next_task_killed),
   };
   return tu_keel_main(&argc, &argv, "crashes", tests,
                       sizeof tests / sizeof *tests);

@@ -163,6 +163,19 @@ static int t_garbage(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(t_garbage);
 
+/* Appends one byte to the file named by arg: counts how often it ran. */
+static int t_count_runs(const void *arg, size_t len, keel_buf *out)
+{
+  char path[256];
+  snprintf(path, sizeof path, "%.*s", (int)len, (const char *)arg);
+  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+  if (fd < 0 || write(fd, "x", 1) != 1)
+    return keel_fail(out, "cannot append to %s", path);
+  close(fd);
+  return 0;
+}
+KEEL_REGISTER(t_count_runs);
+
 #ifdef KEEL_TESTUTIL_H
 /* main() of an integration test: workers serve inside keel_init(); the
  * master runs the suite, then finalises under a watchdog. */
