@@ -17,7 +17,7 @@ static size_t count, cap;
 
 uint64_t keel__hash(const char *name)
 {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = 14695981039346656037ull; /* FNV-1a 64 offset basis */
   for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
     h ^= *p;
     h *= 1099511628211ull;
