@@ -39,6 +39,8 @@ bool keel__wait_until(double deadline)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   double left = deadline - now;
+  if (!(left < 1e6)) /* huge or NaN: (time_t) would be undefined, and an */
+    left = 1e6;      /* invalid time makes timedwait fail without waiting */
   ts.tv_sec += (time_t)left;
   ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
   if (ts.tv_nsec >= 1000000000L) {

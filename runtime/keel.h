@@ -216,7 +216,7 @@ KEEL_EXPORT bool keel_future_running(const keel_future *f);
 KEEL_EXPORT bool keel_future_cancelled(const keel_future *f);
 
 /* Cancel a future that has not been handed to a worker yet; false once it
- * runs or is done. */
+ * runs or has finished, true if it is (already) cancelled, as in Python. */
 KEEL_EXPORT bool keel_future_cancel(keel_future *f);
 
 /* Run cb(f, arg) once when f is done: at once, in this thread, if it already

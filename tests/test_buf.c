@@ -107,7 +107,6 @@ static void test_printf(void)
   CU_ASSERT_EQUAL(memcmp(d + 15, big, 999), 0);
   CU_ASSERT_EQUAL(d[14 + 1000], '>');
   CU_ASSERT_EQUAL(memcmp(d, "x=42 ok|00ff|!", 14), 0);
-  CU_ASSERT_TRUE(b.cap > b.len); /* room for vsnprintf's NUL */
 
   CU_ASSERT_EQUAL(keel_buf_printf(NULL, "x"), KEEL_EINVAL);
   CU_ASSERT_EQUAL(keel_buf_printf(&b, NULL), KEEL_EINVAL);

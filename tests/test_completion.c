@@ -4,7 +4,9 @@
 #include "testutil.h"
 #include "keel_int.h"
 
+#include <math.h>
 #include <pthread.h>
+#include <sys/wait.h>
 
 static bool finish(keel_future *f, int code)
 {
@@ -374,6 +376,53 @@ static void test_many(void)
   release_all(fs, N);
 }
 
+/* keel_completion_next(INFINITY) while another thread finishes the only
+ * future after 0.1 s; run in a forked child, since a wait that never
+ * returns would hold keel__flock.  -1 if the child hung. */
+static int child_next(void)
+{
+  keel_future *fs[1];
+  fs[0] = keel__future_new();
+  keel_completion *it;
+  if (!fs[0] || keel_as_completed(fs, 1, &it))
+    return 20;
+  static const int order[1] = {0};
+  finisher x = {.fs = fs, .order = order, .n = 1, .pause = 0.1};
+  if (pthread_create(&x.t, NULL, finisher_main, &x))
+    return 21;
+  keel_future *f = NULL;
+  int rc = keel_completion_next(it, INFINITY, &f);
+  pthread_join(x.t, NULL);
+  keel_completion_free(it);
+  keel_future_release(fs[0]);
+  return rc == KEEL_OK && f == fs[0] ? 0 : 1;
+}
+
+static void test_infinite_timeout(void)
+{
+  WATCHDOG(30);
+  fflush(NULL);
+  pid_t pid = fork();
+  CU_ASSERT_TRUE_FATAL(pid >= 0);
+  if (pid == 0) {
+    alarm(10);
+    _exit(child_next());
+  }
+  int st = 0, hung = 0;
+  double end = tu_now() + 5.0;
+  while (waitpid(pid, &st, WNOHANG) != pid) {
+    if (tu_now() > end) {
+      hung = 1;
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      break;
+    }
+    keel__sleep(0.01);
+  }
+  CU_ASSERT_EQUAL(hung, 0);
+  CU_ASSERT_TRUE(!hung && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int main(void)
 {
   static const tu_test tests[] = {
@@ -386,6 +435,7 @@ int main(void)
       TU_TEST(test_free_before_all_returned),
       TU_TEST(test_several_iterators),
       TU_TEST(test_many),
+      TU_TEST(test_infinite_timeout),
   };
   return tu_run("completion", tests, sizeof tests / sizeof *tests);
 }

@@ -21,7 +21,6 @@ static const code_row rows[] = {KEEL_ERRNO_MAP(ROW)};
 static void test_every_code_named(void)
 {
   WATCHDOG(10);
-  CU_ASSERT_EQUAL(NROWS, 15);
   for (size_t i = 0; i < NROWS; i++) {
     const char *s = keel_strerror(rows[i].code);
     const char *n = keel_err_name(rows[i].code);

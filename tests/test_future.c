@@ -5,7 +5,10 @@
 #include "testutil.h"
 #include "keel_int.h"
 
+#include <float.h>
+#include <math.h>
 #include <pthread.h>
+#include <sys/wait.h>
 
 /* ---- helpers ---- */
 
@@ -751,6 +754,87 @@ static void test_wait_finished_in_any_order(void)
   CU_ASSERT_EQUAL(done, N);
 }
 
+/* ---- very long timeouts, in a child process ----
+ * A wait that never returns would hold keel__flock and stop the whole
+ * program, so these run in a forked child that the parent kills after
+ * `limit` seconds.  Returns the child's exit status, or -1 if it hung. */
+static int in_child(int (*fn)(double), double timeout, double limit)
+{
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0)
+    return -2;
+  if (pid == 0) {
+    alarm((unsigned)limit + 5); /* a last resort if the parent dies */
+    _exit(fn(timeout));
+  }
+  int st = 0;
+  double end = tu_now() + limit;
+  for (;;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(st) ? WEXITSTATUS(st) : -3;
+    if (tu_now() > end) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      return -1;
+    }
+    keel__sleep(0.01);
+  }
+}
+
+/* keel_future_result(timeout) on a future another thread finishes after
+ * 0.1 s: 0 if it returned KEEL_OK. */
+static int child_result(double timeout)
+{
+  keel_future *f = keel__future_new();
+  finisher x = {.f = f, .delay = 0.1, .code = KEEL_OK, .data = "x"};
+  if (!f || pthread_create(&x.t, NULL, finisher_main, &x))
+    return 20;
+  int rc = keel_future_result(f, timeout, NULL, NULL);
+  pthread_join(x.t, NULL);
+  keel_future_release(f);
+  return rc == KEEL_OK ? 0 : 1;
+}
+
+/* The same through keel_wait(ALL_COMPLETED). */
+static int child_wait(double timeout)
+{
+  keel_future *f = keel__future_new();
+  finisher x = {.f = f, .delay = 0.1, .code = KEEL_OK, .data = "x"};
+  if (!f || pthread_create(&x.t, NULL, finisher_main, &x))
+    return 20;
+  size_t nd = 0;
+  int rc = keel_wait(&f, 1, KEEL_ALL_COMPLETED, timeout, &nd);
+  pthread_join(x.t, NULL);
+  keel_future_release(f);
+  return rc == KEEL_OK && nd == 1 ? 0 : 1;
+}
+
+/* NaN: whatever it means, the call must come back once the future is done
+ * (or at once). */
+static int child_result_any(double timeout)
+{
+  child_result(timeout);
+  return 0;
+}
+
+static void test_huge_timeouts(void)
+{
+  WATCHDOG(60);
+  /* sanity: an ordinary timeout works in a child */
+  CU_ASSERT_EQUAL(in_child(child_result, 10.0, 5.0), 0);
+  CU_ASSERT_EQUAL(in_child(child_result, KEEL_FOREVER, 5.0), 0);
+  /* timeouts too long for a time_t mean "a very long time": the call must
+   * still return when the future finishes */
+  CU_ASSERT_EQUAL(in_child(child_result, 1e12, 5.0), 0);
+  CU_ASSERT_EQUAL(in_child(child_result, INFINITY, 5.0), 0);
+  CU_ASSERT_EQUAL(in_child(child_result, DBL_MAX, 5.0), 0);
+  CU_ASSERT_EQUAL(in_child(child_result, 1e19, 5.0), 0);
+  CU_ASSERT_EQUAL(in_child(child_wait, INFINITY, 5.0), 0);
+  CU_ASSERT_EQUAL(in_child(child_result_any, NAN, 5.0), 0);
+}
+
 static void test_deadline_helpers(void)
 {
   WATCHDOG(10);
@@ -787,6 +871,7 @@ int main(void)
       TU_TEST(test_wait_first_exception_without_failure),
       TU_TEST(test_wait_finished_in_any_order),
       TU_TEST(test_deadline_helpers),
+      TU_TEST(test_huge_timeouts),
   };
   return tu_run("future", tests, sizeof tests / sizeof *tests);
 }
