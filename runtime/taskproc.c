@@ -1,11 +1,11 @@
 /* taskproc.c: the task process.  Started by its nanny with KEEL_ROLE=task,
  * it never touches MPI: it reads TASKS from fd 3, runs the registered
- * functions and writes RESULTS back, in batches when tasks are short.
- * Before each task it writes the task id and start time into the page it
- * shares with the nanny (fd 5), so a death is blamed on the right task and
- * deadlines hold even though results travel in batches.  On a fatal signal
- * it flushes the results it holds, writes a backtrace to fd 4 and re-raises
- * the signal so the nanny sees the real cause. */
+ * functions and writes each result back on fd 3 as soon as its task ends
+ * (batching happens a level up, nanny to master).  Before each task it
+ * writes the task id and start time into the page it shares with the nanny
+ * (fd 5), so a death is blamed on the right task and deadlines are exact.
+ * On a fatal signal it writes a backtrace to fd 4 and re-raises the signal
+ * so the nanny sees the real cause. */
 #include "keel_int.h"
 
 #include <execinfo.h>
@@ -23,9 +23,7 @@
 #define RESULT_MAX (KEEL__WIRE_MAX - 4096) /* bytes of one result */
 
 static keel__shm *shm;
-static keel_buf out;        /* the RESULTS message being gathered */
-static uint32_t nout;
-static volatile sig_atomic_t flushing;
+static keel_buf out;        /* the RESULTS message being written */
 static const char *volatile current_name; /* registered name of the task */
 static keel_buf in;
 
@@ -40,22 +38,15 @@ static void write_all(int fd, const char *p, size_t n)
   }
 }
 
-/* Async-signal-safe: only memcpy and write. */
-static void flush(void)
+/* One task's result, at once: a result held back would be lost, and its
+ * task run again, if the next task were killed. */
+static void send_result(const keel__result *r)
 {
-  if (!nout || flushing)
-    return;
-  flushing = 1;
-  keel__wr_finish(&out, 0, nout);
+  keel__buf_reset(&out);
+  keel__wr_hdr(&out, KEEL__M_RESULTS, 0, 0);
+  keel__wr_result(&out, r);
+  keel__wr_finish(&out, 0, 1);
   write_all(CHAN_FD, out.data, out.len);
-  out.len = 0;
-  nout = 0;
-  flushing = 0;
-}
-
-static void flush_at_exit(void)
-{
-  flush();
 }
 
 static void put_num(char *buf, size_t *n, unsigned long long v)
@@ -74,7 +65,6 @@ static void on_crash(int sig)
   char line[128];
   size_t n = 0;
   const char *head = "task process caught signal ";
-  flush();
   memcpy(line, head, strlen(head));
   n = strlen(head);
   put_num(line, &n, (unsigned long long)sig);
@@ -113,9 +103,9 @@ static void install_crash_handlers(void)
 
 /* ---- reading the channel ---- */
 
-/* The next whole message in `in`, reading more when block allows.
- * Returns its length, 0 at EOF or when none is ready, -1 on garbage. */
-static ssize_t next_msg(bool block, size_t *consumed)
+/* The next whole message in `in`, reading (blocking) as needed.
+ * Returns its length, 0 at EOF, -1 on garbage. */
+static ssize_t next_msg(size_t *consumed)
 {
   for (;;) {
     if (in.len - *consumed >= KEEL__WIRE_HDR) {
@@ -131,8 +121,7 @@ static ssize_t next_msg(bool block, size_t *consumed)
     *consumed = 0;
     if (keel__buf_reserve(&in, 65536))
       return -1;
-    ssize_t n = recv(CHAN_FD, in.data + in.len, in.cap - in.len,
-                     block ? 0 : MSG_DONTWAIT);
+    ssize_t n = recv(CHAN_FD, in.data + in.len, in.cap - in.len, 0);
     if (n <= 0)
       return 0;
     in.len += (size_t)n;
@@ -203,10 +192,7 @@ static void run_task(const keel__task *t)
   double us = (t1 - t0) * 1e6;
   keel__result r = {t->id, status, us > 4e9 ? 4000000000u : (uint32_t)us,
                     res.data, (uint32_t)res.len};
-  keel__wr_hdr(&out, KEEL__M_RESULTS, 0, 0);
-  keel__wr_result(&out, &r);
-  nout = 1;
-  flush();
+  send_result(&r);
   /* Only now is the task over for the nanny: a death before this point
    * is blamed on it, after it on nothing. */
   atomic_store(&shm->task_id, 0);
@@ -279,14 +265,13 @@ void keel__taskproc_main(void)
   const char *why;
   attach_to_nanny();
   install_crash_handlers();
-  atexit(flush_at_exit);
-  if ((n = next_msg(true, &consumed)) <= 0 ||
+  if ((n = next_msg(&consumed)) <= 0 ||
       keel__wire_hdr(in.data + consumed, (size_t)n, &h, &why))
     _exit(n == 0 ? 0 : 2);
   initialise(in.data + consumed, &h);
   consumed += (size_t)n;
   for (;;) {
-    n = next_msg(true, &consumed);
+    n = next_msg(&consumed);
     if (n == 0)
       exit(0); /* EOF: retired by the nanny */
     if (n < 0 || keel__wire_hdr(in.data + consumed, (size_t)n, &h, &why) ||
