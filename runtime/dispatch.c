@@ -139,20 +139,30 @@ void keel__exec_cancel_pending(keel_executor *ex)
   }
 }
 
+/* Fail what is queued on a broken executor with its broken_msg. */
+static void fail_pending_broken(keel_executor *ex)
+{
+  keel_error e = {KEEL_EBROKEN, ex->broken_msg, -1, NULL, 0, -1, 0, NULL};
+  keel__batch_begin();
+  while (ex->pend_head) {
+    keel_future *f = pend_pop(ex);
+    finish(ex, f, KEEL_EBROKEN, NULL, 0, &e);
+  }
+  keel__batch_end();
+}
+
 /* Tell the user threads and stop using every worker. */
 static void break_exec(keel_executor *ex, const char *why)
 {
   char *msg = keel__strdup_printf("executor %u is broken: %s", ex->id, why);
-  keel_error e = {KEEL_EBROKEN, msg ? msg : why, -1, NULL, 0, -1, 0, NULL};
   pthread_mutex_lock(&keel__rt.lock);
   atomic_store(&ex->state, KEEL__X_BROKEN);
   free(ex->broken_msg);
-  ex->broken_msg = msg ? strdup(msg) : NULL;
+  ex->broken_msg = msg ? msg : strdup(why);
   pthread_mutex_unlock(&keel__rt.lock);
+  keel_error e = {KEEL_EBROKEN, ex->broken_msg, -1, NULL, 0, -1, 0, NULL};
   keel__batch_begin();
-  fail_all(ex, ex->pend_head, KEEL_EBROKEN, &e);
-  ex->pend_head = ex->pend_tail = NULL;
-  ex->npend = 0;
+  fail_pending_broken(ex);
   for (int i = 0; i < ex->nw; i++) {
     fail_all(ex, ex->w[i].head, KEEL_EBROKEN, &e);
     ex->w[i].head = ex->w[i].tail = NULL;
@@ -162,7 +172,6 @@ static void break_exec(keel_executor *ex, const char *why)
   }
   keel__batch_end();
   atomic_store(&ex->nworkers, 0);
-  free(msg);
 }
 
 /* ---- workers ---- */
@@ -352,17 +361,6 @@ static int dispatch(keel_executor *ex)
     room_workers--;
   }
   return act;
-}
-
-static void fail_pending_broken(keel_executor *ex)
-{
-  keel_error e = {KEEL_EBROKEN, ex->broken_msg, -1, NULL, 0, -1, 0, NULL};
-  keel__batch_begin();
-  while (ex->pend_head) {
-    keel_future *f = pend_pop(ex);
-    finish(ex, f, KEEL_EBROKEN, NULL, 0, &e);
-  }
-  keel__batch_end();
 }
 
 int keel__exec_step(keel_executor *ex)
