@@ -28,6 +28,17 @@ static keel_future *submit_int(keel_executor *ex, keel_task_fn *fn, int x)
   return f;
 }
 
+/* After a task failed alone, ex still runs fn(x) within timeout seconds;
+ * then shut it down, waiting. */
+static void serves_then_shut(keel_executor *ex, keel_task_fn *fn, int x,
+                             double timeout)
+{
+  keel_future *f = submit_int(ex, fn, x);
+  CU_ASSERT_EQUAL(keel_future_result(f, timeout, NULL, NULL), KEEL_OK);
+  keel_future_release(f);
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+}
+
 /* Run fn on a fresh BREAK executor and check the report. */
 static void check_death(keel_task_fn *fn, int sig, int status, bool has_bt)
 {
@@ -160,10 +171,7 @@ static void test_deadline(void)
   CU_ASSERT_PTR_NOT_NULL(strstr(e->message, "task_timeout"));
   CU_ASSERT_FALSE(keel_executor_broken(ex)); /* it fails alone */
   keel_future_release(f);
-  f = submit_int(ex, t_square, 4);
-  CU_ASSERT_EQUAL(keel_future_result(f, 20, NULL, NULL), KEEL_OK);
-  keel_future_release(f);
-  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+  serves_then_shut(ex, t_square, 4, 20);
 }
 
 /* One crashing task among innocents, all on both workers. */
@@ -238,10 +246,7 @@ static void test_memory_limit(void)
   CU_ASSERT_PTR_NOT_NULL(strstr(e->message, "memory_limit"));
   CU_ASSERT_PTR_NOT_NULL(strstr(e->message, "67108864"));
   keel_future_release(f);
-  f = submit_int(ex, t_alloc_mib, 8); /* under the limit: fine */
-  CU_ASSERT_EQUAL(keel_future_result(f, 30, NULL, NULL), KEEL_OK);
-  keel_future_release(f);
-  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+  serves_then_shut(ex, t_alloc_mib, 8, 30); /* under the limit: fine */
 }
 
 static void test_initializer_failure_breaks(void)
@@ -335,10 +340,7 @@ static void test_task_process_sends_garbage(void)
   CU_ASSERT_PTR_NOT_NULL(strstr(e->message, "malformed"));
   CU_ASSERT_EQUAL(e->signal, SIGKILL);
   keel_future_release(f);
-  f = submit_int(ex, t_square, 5); /* the worker carries on */
-  CU_ASSERT_EQUAL(keel_future_result(f, 20, NULL, NULL), KEEL_OK);
-  keel_future_release(f);
-  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+  serves_then_shut(ex, t_square, 5, 20); /* the worker carries on */
 }
 
 /* A short task's result must not be held back behind the next task: if
