@@ -6,7 +6,7 @@ runtime_libkeel_core_la_SOURCES = \
 	runtime/keel.h runtime/keel_int.h \
 	runtime/error.c runtime/buf.c runtime/registry.c runtime/clock.c \
 	runtime/wire.c runtime/future.c runtime/completion.c runtime/map.c \
-	runtime/executor.c runtime/dispatch.c runtime/master.c \
+	runtime/executor.c runtime/dispatch.c runtime/master.c runtime/ranks.c \
 	runtime/mpiq.h runtime/mpiq.c runtime/nanny.c runtime/spawn.c runtime/taskproc.c runtime/bind.c \
 	runtime/init.c
 runtime_libkeel_core_la_CFLAGS = $(AM_CFLAGS) $(HWLOC_CFLAGS) \

@@ -28,15 +28,36 @@ static int pick_core(hwloc_topology_t topo, hwloc_const_cpuset_t allowed,
   return -1;
 }
 
+static bool bind_off(void)
+{
+  const char *mode = getenv("KEEL_BIND");
+  return mode && !strcmp(mode, "none");
+}
+
+static int load(hwloc_topology_t *topo)
+{
+  if (hwloc_topology_init(topo))
+    return -1;
+  if (hwloc_topology_load(*topo)) {
+    hwloc_topology_destroy(*topo);
+    return -1;
+  }
+  return 0;
+}
+
+void keel__report_binding(int rank, const char *desc)
+{
+  const char *r = getenv("KEEL_REPORT_BINDINGS");
+  if (r && *r && strcmp(r, "0"))
+    fprintf(stderr, "keel: rank %d host %s: %s\n", rank, keel__host, desc);
+}
+
 int keel__bind_self(int index, int local_size, char *desc, size_t n)
 {
   (void)local_size;
-  const char *mode = getenv("KEEL_BIND");
   hwloc_topology_t topo;
   snprintf(desc, n, "unbound");
-  if (mode && !strcmp(mode, "none"))
-    return -1;
-  if (hwloc_topology_init(&topo) || hwloc_topology_load(topo))
+  if (bind_off() || load(&topo))
     return -1;
   int core_index = -1;
   hwloc_bitmap_t cur = hwloc_bitmap_alloc(), set = hwloc_bitmap_alloc();
@@ -57,4 +78,70 @@ int keel__bind_self(int index, int local_size, char *desc, size_t n)
   hwloc_bitmap_free(set);
   hwloc_topology_destroy(topo);
   return core_index;
+}
+
+/* ---- the master ---- */
+
+static hwloc_bitmap_t master_set; /* the master's cpuset as it started */
+
+static void save_master_set(hwloc_topology_t topo)
+{
+  if (master_set)
+    return;
+  master_set = hwloc_bitmap_alloc();
+  if (hwloc_get_cpubind(topo, master_set, HWLOC_CPUBIND_PROCESS))
+    hwloc_bitmap_copy(master_set, hwloc_topology_get_allowed_cpuset(topo));
+  hwloc_bitmap_and(master_set, master_set,
+                   hwloc_topology_get_allowed_cpuset(topo));
+}
+
+int keel__cores(void)
+{
+  hwloc_topology_t topo;
+  if (load(&topo))
+    return 1;
+  save_master_set(topo);
+  int n = 0;
+  hwloc_obj_t o = NULL;
+  while ((o = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_CORE, o)))
+    n += hwloc_bitmap_intersects(o->cpuset, master_set);
+  hwloc_topology_destroy(topo);
+  return n > 0 ? n : 1;
+}
+
+/* The cores of the master's set past the first `workers` ones, which
+ * keel__bind_self gives to the workers of this node. */
+static void spare_cores(hwloc_topology_t topo, int workers, hwloc_bitmap_t set)
+{
+  int k = 0;
+  hwloc_obj_t o = NULL;
+  hwloc_bitmap_zero(set);
+  while ((o = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_CORE, o)))
+    if (hwloc_bitmap_intersects(o->cpuset, master_set) && k++ >= workers)
+      hwloc_bitmap_or(set, set, o->cpuset);
+  hwloc_bitmap_and(set, set, master_set);
+}
+
+void keel__bind_master(int workers)
+{
+  hwloc_topology_t topo;
+  char desc[200] = "master, not bound", pus[128];
+  if (bind_off() || load(&topo)) {
+    keel__report_binding(0, desc);
+    return;
+  }
+  save_master_set(topo);
+  hwloc_bitmap_t set = hwloc_bitmap_alloc();
+  spare_cores(topo, workers, set);
+  if (hwloc_bitmap_iszero(set)) { /* no spare core: share them all */
+    hwloc_set_cpubind(topo, master_set, HWLOC_CPUBIND_PROCESS);
+    snprintf(desc, sizeof desc, "master, not bound (no spare core for it: "
+             "%d worker(s) on this node)", workers);
+  } else if (hwloc_set_cpubind(topo, set, HWLOC_CPUBIND_PROCESS) == 0) {
+    hwloc_bitmap_list_snprintf(pus, sizeof pus, set);
+    snprintf(desc, sizeof desc, "master, on the spare cores (PU %s)", pus);
+  }
+  keel__report_binding(0, desc);
+  hwloc_bitmap_free(set);
+  hwloc_topology_destroy(topo);
 }

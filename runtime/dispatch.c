@@ -258,7 +258,8 @@ static int reconcile(keel_executor *ex)
   for (; active < want && attach(ex); active++)
     act++;
   if (!broken && active == 0 && ex->outstanding > 0 && ex->nw == 0) {
-    break_exec(ex, "every worker rank it could use is lost");
+    break_exec(ex, keel__rt.spawn_error ? keel__rt.spawn_error
+                   : "every worker rank it could use is lost");
     return act + 1;
   }
   for (; active > want; active--, act++)
@@ -343,22 +344,26 @@ static int feed(keel_executor *ex, keel__xworker *w, int share)
   return sent;
 }
 
+/* Feed the emptiest worker first, its share of the queue, then the next:
+ * tasks submitted one at a time spread over idle workers instead of
+ * queueing behind the first worker's window. */
 static int dispatch(keel_executor *ex)
 {
-  int win = window(ex), room_workers = 0, act = 0;
-  for (int i = 0; i < ex->nw; i++)
-    room_workers += ex->w[i].state == KEEL__W_ACTIVE &&
-                    ex->w[i].inflight < win;
-  for (int i = 0; i < ex->nw && ex->npend && room_workers; i++) {
-    keel__xworker *w = &ex->w[i];
-    if (w->state != KEEL__W_ACTIVE || w->inflight >= win)
-      continue;
-    int share = (int)((ex->npend + (size_t)room_workers - 1) /
-                      (size_t)room_workers);
+  int win = window(ex), act = 0;
+  for (int round = 0; round < ex->nw && ex->npend; round++) {
+    int room = 0;
+    for (int i = 0; i < ex->nw; i++)
+      room += ex->w[i].state == KEEL__W_ACTIVE && ex->w[i].inflight < win;
+    keel__xworker *w = least_busy(ex);
+    if (!room || w->inflight >= win)
+      break;
+    int share = (int)((ex->npend + (size_t)room - 1) / (size_t)room);
     if (share > win - w->inflight)
       share = win - w->inflight;
-    act += feed(ex, w, share);
-    room_workers--;
+    int sent = feed(ex, w, share);
+    if (!sent)
+      break;
+    act += sent;
   }
   return act;
 }

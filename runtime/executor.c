@@ -47,8 +47,29 @@ static int live_workers_locked(void)
   return n;
 }
 
+/* Spawned workers by default: one per core but the master's (at least
+ * one), or KEEL_WORKERS. */
+static int spawn_default(void)
+{
+  static int n;
+  if (!n) {
+    const char *env = getenv("KEEL_WORKERS");
+    n = env && atoi(env) > 0 ? atoi(env) : keel__cores() - 1;
+    n = n < 1 ? 1 : n;
+  }
+  return n;
+}
+
+/* The workers an executor asking for `want` gets.  Started alone, keel
+ * spawns them (ranks.c) up to the most any executor wants. */
 static int clamp_workers_locked(int want)
 {
+  if (keel__rt.spawn_mode) {
+    int n = want ? want : spawn_default();
+    if (n > keel__rt.spawn_want)
+      keel__rt.spawn_want = n;
+    return n;
+  }
   int live = live_workers_locked();
   return want == 0 || want > live ? live : want;
 }
@@ -91,7 +112,8 @@ static int exec_start(const keel_options *o, keel_executor **out)
   if (rc)
     return rc;
   pthread_mutex_lock(&keel__rt.lock);
-  if (keel__rt.stopping || live_workers_locked() == 0) {
+  if (keel__rt.stopping ||
+      (!keel__rt.spawn_mode && live_workers_locked() == 0)) {
     pthread_mutex_unlock(&keel__rt.lock);
     if (!keel__rt.stopping)
       keel__log("no worker ranks to run tasks on: start the program with "

@@ -39,6 +39,9 @@ static int init_mpi(int *argc, char ***argv)
   int inited = 0, provided = MPI_THREAD_SINGLE;
   MPI_Initialized(&inited);
   if (!inited) {
+    /* A program started alone spawns its workers (ranks.c); without this
+     * its singleton runtime would abort the job when one of them dies. */
+    setenv("OMPI_MCA_orte_enable_recovery", "1", 0);
     if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) !=
         MPI_SUCCESS)
       return KEEL_EMPI;
@@ -56,9 +59,9 @@ static int init_mpi(int *argc, char ***argv)
 
 /* The workers' index on this node: their node-local rank, less one on the
  * master's node where the master comes first. */
-static int worker_index(MPI_Comm c, int rank, int *local_size)
+int keel__node_index(void *commp, int rank, int *local_size)
 {
-  MPI_Comm node;
+  MPI_Comm node, c = *(MPI_Comm *)commp;
   int local, master_here = rank == 0, any = 0;
   MPI_Comm_split_type(c, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
   MPI_Comm_rank(node, &local);
@@ -68,12 +71,27 @@ static int worker_index(MPI_Comm c, int rank, int *local_size)
   return any ? local - 1 : local;
 }
 
-/* keelrun --report-bindings: one line per rank. */
-static void report_binding(int rank, const char *desc)
+static void become_nanny(MPI_Comm *c, int rank, int index, int local_size)
 {
-  const char *r = getenv("KEEL_REPORT_BINDINGS");
-  if (r && *r && strcmp(r, "0"))
-    fprintf(stderr, "keel: rank %d host %s: %s\n", rank, keel__host, desc);
+  char desc[160];
+  keel__role = KEEL__ROLE_NANNY;
+  keel__core = keel__bind_self(index, local_size, desc, sizeof desc);
+  keel__report_binding(rank, desc);
+  keel__nanny_main(c);
+}
+
+/* A worker spawned by a master started alone (ranks.c): merge with it so
+ * that it is rank 0, as under keelrun, and learn where this group starts:
+ * the first core index and the first global rank. */
+static void spawned_nanny(MPI_Comm parent)
+{
+  int rank, local_size, first[2];
+  MPI_Intercomm_merge(parent, 1, &comm);
+  MPI_Comm_free(&parent);
+  MPI_Comm_rank(comm, &rank);
+  int index = keel__node_index(&comm, rank, &local_size);
+  MPI_Bcast(first, 2, MPI_INT, 0, comm);
+  become_nanny(&comm, first[1] + rank - 1, first[0] + index, local_size);
 }
 
 static void at_exit_finalize(void)
@@ -95,22 +113,23 @@ int keel_init(int *argc, char ***argv)
     keel__role = KEEL__ROLE_TASK;
     keel__taskproc_main();
   }
-  int rc = init_mpi(argc, argv), rank, local_size;
+  int rc = init_mpi(argc, argv), rank, size, local_size;
   if (rc)
     return rc;
+  MPI_Comm parent;
+  MPI_Comm_get_parent(&parent);
+  if (parent != MPI_COMM_NULL)
+    spawned_nanny(parent);
   MPI_Comm_dup(MPI_COMM_WORLD, &comm);
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
   MPI_Comm_rank(comm, &rank);
-  int index = worker_index(comm, rank, &local_size);
-  if (rank != 0) {
-    char desc[160];
-    keel__role = KEEL__ROLE_NANNY;
-    keel__core = keel__bind_self(index, local_size, desc, sizeof desc);
-    report_binding(rank, desc);
-    keel__nanny_main(&comm);
-  }
-  report_binding(0, "master, not bound");
+  MPI_Comm_size(comm, &size);
+  int index = keel__node_index(&comm, rank, &local_size);
+  if (rank != 0)
+    become_nanny(&comm, rank, index, local_size);
   keel__role = KEEL__ROLE_MASTER;
+  if (size > 1) /* else it binds as it spawns its workers */
+    keel__bind_master(local_size - 1);
   if ((rc = keel__master_start(&comm)))
     return rc;
   atexit(at_exit_finalize);

@@ -280,11 +280,17 @@ typedef struct keel__runtime {
   keel_executor *new_execs; /* created by users, not yet seen by it */
   unsigned next_exec_id;
   atomic_ullong next_task_id;
-  int nranks; /* size of the worker communicator, master included */
-  keel__rank *ranks;
+  int nranks; /* worker ranks + 1 (the master is rank 0) */
+  keel__rank *ranks; /* grows under lock when workers are spawned */
+  bool spawn_mode;   /* started alone: workers come from MPI_Comm_spawn */
+  int spawn_want;    /* spawned workers wanted, under lock */
+  char *spawn_error; /* why spawning failed, under lock */
 } keel__runtime;
 
 extern keel__runtime keel__rt;
+
+/* ranks.c: spawn the workers that executors want (manager thread). */
+int keel__ranks_grow(void);
 
 /* comm points to the MPI_Comm of master + workers (master is rank 0). */
 int keel__master_start(void *comm);
@@ -312,6 +318,16 @@ void keel__taskproc_main(void) __attribute__((noreturn));
 /* Bind this process to one core chosen by its node-local rank; returns the
  * core's logical index, or -1 when unbound (KEEL_BIND=none or no hwloc). */
 int keel__bind_self(int local_rank, int local_size, char *desc, size_t n);
+/* Bind the master to the cores its node's first `workers` workers leave
+ * free, or unbind it when none are; reports it like keel__bind_self. */
+void keel__bind_master(int workers);
+/* KEEL_REPORT_BINDINGS set: one line on stderr for this rank. */
+void keel__report_binding(int rank, const char *desc);
+/* Cores the master may run on (at least 1). */
+int keel__cores(void);
+/* This rank's index among the workers of its node (collective over comm,
+ * master included); *local_size gets the node's rank count. */
+int keel__node_index(void *comm, int rank, int *local_size);
 
 /* Environment variables between a nanny and its task process. */
 #define KEEL__ENV_ROLE "KEEL_ROLE"

@@ -19,8 +19,6 @@
 keel__runtime keel__rt = {.lock = PTHREAD_MUTEX_INITIALIZER,
                           .ucond = PTHREAD_COND_INITIALIZER};
 
-static MPI_Comm comm = MPI_COMM_NULL;
-static keel__recvq *recvs; /* per rank: its messages in arrival order */
 static keel__sendq sends;
 static double heartbeat_timeout = HEARTBEAT_TIMEOUT_DEFAULT;
 
@@ -85,30 +83,50 @@ void keel__batch_end(void)
 
 /* ---- MPI transport ---- */
 
+static int post(int rank, keel_buf *b)
+{
+  int crank;
+  MPI_Comm c = keel__rank_comm(rank, &crank);
+  return keel__sendq_post(&sends, c, crank, b);
+}
+
 void keel__send(int rank, keel_buf *b)
 {
   if (keel__rt.ranks[rank].lost) {
     keel__buf_free(b);
     return;
   }
-  if (keel__sendq_post(&sends, comm, rank, b))
+  if (post(rank, b))
     keel__rank_fail(rank, "a send to it failed");
+}
+
+/* Match what arrived on one group's communicator; its rank 1 is global
+ * rank base. */
+static int post_group(MPI_Comm c, int base)
+{
+  int act = 0;
+  for (int i = 0; i < 256; i++) {
+    int flag = 0, bytes = 0;
+    MPI_Message m;
+    MPI_Status st;
+    if (MPI_Improbe(MPI_ANY_SOURCE, KEEL__MPI_TAG, c, &flag, &m, &st) !=
+            MPI_SUCCESS || !flag)
+      break;
+    int rank = base + st.MPI_SOURCE - 1; /* only workers send to us */
+    MPI_Get_count(&st, MPI_BYTE, &bytes);
+    if (keel__recvq_post(keel__rank_recvq(rank), &m, bytes))
+      keel__rank_fail(rank, "out of memory receiving from it");
+    act++;
+  }
+  return act;
 }
 
 static int post_receives(void)
 {
-  int act = 0;
-  for (int i = 0; i < 256; i++) {
-    int flag = 0, n = 0;
-    MPI_Message m;
-    MPI_Status st;
-    if (MPI_Improbe(MPI_ANY_SOURCE, KEEL__MPI_TAG, comm, &flag, &m, &st) !=
-            MPI_SUCCESS || !flag)
-      break;
-    MPI_Get_count(&st, MPI_BYTE, &n);
-    if (keel__recvq_post(&recvs[st.MPI_SOURCE], &m, n))
-      keel__rank_fail(st.MPI_SOURCE, "out of memory receiving from it");
-    act++;
+  int act = 0, base, n;
+  for (int g = 0; g < keel__ranks_groups(); g++) {
+    MPI_Comm c = keel__ranks_group(g, &base, &n);
+    act += post_group(c, base);
   }
   return act;
 }
@@ -121,7 +139,8 @@ static int complete_receives(void)
   int act = 0, n;
   char *buf;
   for (int r = 1; r < keel__rt.nranks; r++)
-    while (!keel__rt.ranks[r].lost && (buf = keel__recvq_pop(&recvs[r], &n))) {
+    while (!keel__rt.ranks[r].lost && 
+           (buf = keel__recvq_pop(keel__rank_recvq(r), &n))) {
       keel__rt.ranks[r].last_heard = keel__now();
       handle(r, buf, (size_t)n);
       free(buf);
@@ -233,7 +252,7 @@ void keel__rank_fail(int rank, const char *why)
   keel_buf b = {0};
   keel__wr_hdr(&b, KEEL__M_STOP, 0, 0);
   keel__wr_finish(&b, 0, 0);
-  (void)keel__sendq_post(&sends, comm, rank, &b); /* best effort: go away */
+  (void)post(rank, &b); /* best effort: go away */
   lose_rank(rank, why);
 }
 
@@ -402,6 +421,7 @@ static void *manager_main(void *unused)
     int act = sync_users(&stopping);
     act += progress();
     act += check_heartbeats();
+    act += keel__ranks_grow(); /* after losses: replace before dispatch */
     act += step_execs(&all_finished);
     if (stopping && all_finished)
       break;
@@ -421,18 +441,11 @@ static void *manager_main(void *unused)
 int keel__master_start(void *commp)
 {
   pthread_condattr_t a;
-  MPI_Comm_size(*(MPI_Comm *)commp, &keel__rt.nranks);
-  comm = *(MPI_Comm *)commp;
-  keel__rt.ranks = calloc((size_t)keel__rt.nranks, sizeof *keel__rt.ranks);
-  recvs = calloc((size_t)keel__rt.nranks, sizeof *recvs);
-  if (!keel__rt.ranks || !recvs)
+  if (keel__ranks_start(*(MPI_Comm *)commp))
     return KEEL_ENOMEM;
   const char *hb = getenv("KEEL_HEARTBEAT_TIMEOUT");
   if (hb && atof(hb) > 0)
     heartbeat_timeout = atof(hb);
-  double now = keel__now();
-  for (int r = 0; r < keel__rt.nranks; r++)
-    keel__rt.ranks[r] = (keel__rank){.core = -1, .last_heard = now};
   pthread_condattr_init(&a);
   pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
   pthread_cond_init(&keel__rt.cond, &a);
@@ -453,4 +466,5 @@ void keel__master_stop(void)
   pthread_mutex_unlock(&keel__rt.lock);
   pthread_join(keel__rt.thread, NULL);
   keel__rt.running = false;
+  keel__ranks_free();
 }

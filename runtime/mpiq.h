@@ -28,4 +28,16 @@ int keel__recvq_post(keel__recvq *q, MPI_Message *m, int n);
  * gets its size), else NULL: messages are handled in the order they came. */
 char *keel__recvq_pop(keel__recvq *q, int *n);
 
+/* ---- ranks.c: the communicators that reach the master's workers ---- */
+/* The ranks of the job (keelrun/mpirun), or none yet when world has
+ * size 1: then keel__ranks_grow() spawns them. */
+int keel__ranks_start(MPI_Comm world);
+void keel__ranks_free(void);
+/* The communicator reaching global rank, and its rank in it. */
+MPI_Comm keel__rank_comm(int rank, int *crank);
+keel__recvq *keel__rank_recvq(int rank);
+int keel__ranks_groups(void);
+/* Group g's communicator; its ranks 1..n are global ranks base.. */
+MPI_Comm keel__ranks_group(int g, int *base, int *n);
+
 #endif

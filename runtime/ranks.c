@@ -1,0 +1,213 @@
+/* ranks.c: the master's worker ranks and the communicators that reach them.
+ *
+ * Started by keelrun or mpirun, the workers are ranks 1..N of the job, one
+ * group.  A program started on its own (MPI world of size 1) has none: it
+ * spawns them with MPI_Comm_spawn when an executor wants workers, a group
+ * per spawn, each merged with the master into one intracommunicator where
+ * the master is rank 0 -- so a nanny sees the same thing either way.  The
+ * rest of the master names a worker by its global rank (1, 2, ...); this
+ * file maps it to a communicator and a rank in it.
+ *
+ * Runs on the manager thread; keel__rt.ranks grows under keel__rt.lock
+ * because user threads read it there. */
+#include "keel_int.h"
+#include "mpiq.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_RESPAWNS 16 /* lost spawned ranks replaced before giving up */
+
+typedef struct group {
+  MPI_Comm comm; /* master is rank 0, workers 1..n */
+  int base;      /* global rank of the group's rank 1 */
+  int n;
+} group;
+
+static group *groups;
+static int ngroups;
+static keel__recvq *recvs; /* per global rank */
+static bool spawn_mode;
+static int spawned; /* ranks spawned so far */
+
+/* Add n ranks reached through comm (ranks 1..n of it). */
+static int add_group(MPI_Comm comm, int n)
+{
+  int old = keel__rt.nranks, total = old + n;
+  group *g = realloc(groups, (size_t)(ngroups + 1) * sizeof *g);
+  if (!g)
+    return KEEL_ENOMEM;
+  groups = g;
+  keel__recvq *q = realloc(recvs, (size_t)total * sizeof *q);
+  if (!q)
+    return KEEL_ENOMEM;
+  recvs = q;
+  memset(recvs + old, 0, (size_t)n * sizeof *q);
+  pthread_mutex_lock(&keel__rt.lock);
+  keel__rank *k = realloc(keel__rt.ranks, (size_t)total * sizeof *k);
+  if (k) {
+    double now = keel__now();
+    for (int r = old; r < total; r++)
+      k[r] = (keel__rank){.core = -1, .last_heard = now};
+    keel__rt.ranks = k;
+    keel__rt.nranks = total;
+  }
+  pthread_mutex_unlock(&keel__rt.lock);
+  if (!k)
+    return KEEL_ENOMEM;
+  groups[ngroups++] = (group){comm, old, n};
+  return KEEL_OK;
+}
+
+int keel__ranks_start(MPI_Comm world)
+{
+  int size;
+  MPI_Comm_size(world, &size);
+  keel__rt.ranks = calloc(1, sizeof *keel__rt.ranks); /* 0: the master */
+  recvs = calloc(1, sizeof *recvs);
+  if (!keel__rt.ranks || !recvs)
+    return KEEL_ENOMEM;
+  keel__rt.ranks[0] = (keel__rank){.core = -1};
+  keel__rt.nranks = 1;
+  if (size > 1)
+    return add_group(world, size - 1);
+  spawn_mode = keel__rt.spawn_mode = true;
+  return KEEL_OK;
+}
+
+MPI_Comm keel__rank_comm(int rank, int *crank)
+{
+  for (int g = ngroups - 1; g >= 0; g--)
+    if (rank >= groups[g].base && rank < groups[g].base + groups[g].n) {
+      *crank = rank - groups[g].base + 1;
+      return groups[g].comm;
+    }
+  *crank = -1;
+  return MPI_COMM_NULL;
+}
+
+keel__recvq *keel__rank_recvq(int rank)
+{
+  return &recvs[rank];
+}
+
+int keel__ranks_groups(void)
+{
+  return ngroups;
+}
+
+MPI_Comm keel__ranks_group(int g, int *base, int *n)
+{
+  *base = groups[g].base;
+  *n = groups[g].n;
+  return groups[g].comm;
+}
+
+void keel__ranks_free(void)
+{
+  for (int g = 0; g < ngroups; g++)
+    if (spawn_mode) /* the world communicator belongs to init.c */
+      MPI_Comm_free(&groups[g].comm);
+  free(groups);
+  groups = NULL;
+  ngroups = 0;
+  free(recvs);
+  recvs = NULL;
+}
+
+/* ---- spawning ---- */
+
+static int live_ranks(void)
+{
+  int n = 0;
+  for (int r = 1; r < keel__rt.nranks; r++)
+    n += !keel__rt.ranks[r].lost;
+  return n;
+}
+
+static void spawn_failed(const char *fmt, const char *detail)
+{
+  char *msg = keel__strdup_printf(fmt, detail);
+  keel__log("%s", msg ? msg : fmt);
+  pthread_mutex_lock(&keel__rt.lock);
+  free(keel__rt.spawn_error);
+  keel__rt.spawn_error = msg;
+  pthread_mutex_unlock(&keel__rt.lock);
+}
+
+static MPI_Info spawn_info(void)
+{
+  MPI_Info info;
+  MPI_Info_create(&info);
+  /* keel binds with hwloc (bind.c); and workers may outnumber the cores
+   * when the user asks for more, as with keelrun. */
+  MPI_Info_set(info, "bind_to", "none");
+  MPI_Info_set(info, "map_by", ":OVERSUBSCRIBE");
+  return info;
+}
+
+/* Spawn n workers running this very program, and merge them in. */
+static int spawn(int n, int live)
+{
+  char exe[PATH_MAX], err[MPI_MAX_ERROR_STRING];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) {
+    spawn_failed("cannot spawn workers: /proc/self/exe: %s", "unreadable");
+    return KEEL_ESYS;
+  }
+  exe[len] = '\0';
+  MPI_Info info = spawn_info();
+  MPI_Comm inter, merged;
+  int *codes = calloc((size_t)n, sizeof *codes), elen = 0;
+  MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
+  int rc = codes ? MPI_Comm_spawn(exe, keel__argv + 1, n, info, 0,
+                                  MPI_COMM_SELF, &inter, codes)
+                 : MPI_ERR_NO_MEM;
+  MPI_Info_free(&info);
+  free(codes);
+  if (rc != MPI_SUCCESS) {
+    MPI_Error_string(rc, err, &elen);
+    spawn_failed("MPI_Comm_spawn of the workers failed: %s", err);
+    return KEEL_EMPI;
+  }
+  MPI_Intercomm_merge(inter, 0, &merged);
+  MPI_Comm_free(&inter);
+  MPI_Comm_set_errhandler(merged, MPI_ERRORS_RETURN);
+  /* The new workers pick their cores after the ones already here, and
+   * learn their global rank for --report-bindings. */
+  int local_size, first[2] = {live, keel__rt.nranks};
+  keel__node_index(&merged, 0, &local_size);
+  MPI_Bcast(first, 2, MPI_INT, 0, merged);
+  if (add_group(merged, n)) {
+    spawn_failed("cannot spawn workers: %s", "out of memory");
+    return KEEL_ENOMEM;
+  }
+  spawned += n;
+  keel__bind_master(live + n);
+  return KEEL_OK;
+}
+
+/* Spawn what the executors want and is not there; replace lost spawned
+ * ranks, up to a point, so that a rank that keeps dying cannot make the
+ * master spawn for ever. */
+int keel__ranks_grow(void)
+{
+  if (!spawn_mode || keel__rt.spawn_error)
+    return 0;
+  pthread_mutex_lock(&keel__rt.lock);
+  int want = keel__rt.spawn_want;
+  pthread_mutex_unlock(&keel__rt.lock);
+  int live = live_ranks(), lost = spawned - live;
+  if (live >= want)
+    return 0;
+  if (lost > MAX_RESPAWNS) {
+    spawn_failed("%s", "too many spawned worker ranks were lost; not "
+                       "spawning more");
+    return 1;
+  }
+  spawn(want - live, live);
+  return 1;
+}
