@@ -29,6 +29,7 @@ static void usage(FILE *out)
 "      --hostfile F      Open MPI hostfile: spread the ranks over its hosts\n"
 "      --host H[,H...]   hosts to run on (Open MPI --host syntax)\n"
 "  -x VAR[=VALUE]        export VAR to every rank (repeatable)\n"
+"      --mca KEY VALUE   pass an Open MPI MCA parameter to mpirun (repeatable)\n"
 "      --mpirun PATH     the mpirun to use (default: mpirun from PATH)\n"
 "      --dry-run         print the mpirun command instead of running it\n"
 "  -h, --help            this help\n"
@@ -124,11 +125,12 @@ int main(int argc, char **argv)
       {"host", required_argument, 0, 'H'},
       {"mpirun", required_argument, 0, 'm'},
       {"dry-run", no_argument, 0, 'd'},
+      {"mca", required_argument, 0, 'M'},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   const char *bind = "core", *hostfile = NULL, *hosts = NULL;
-  const char *mpirun = "mpirun", *exports[64];
-  int workers = 0, report = 0, dry = 0, nexports = 0, c;
+  const char *mpirun = "mpirun", *exports[64], *mca[64];
+  int workers = 0, report = 0, dry = 0, nexports = 0, nmca = 0, c;
   static char nbuf[16];
   while ((c = getopt_long(argc, argv, "+n:x:h", opts, NULL)) != -1) {
     switch (c) {
@@ -147,6 +149,14 @@ int main(int argc, char **argv)
       exports[nexports++] = optarg;
       break;
     case 'm': mpirun = optarg; break;
+    case 'M':
+      if (optind >= argc)
+        die("--mca %s needs a VALUE", optarg);
+      if (nmca == 64)
+        die("%s", "too many --mca options");
+      mca[nmca++] = optarg;
+      mca[nmca++] = argv[optind++];
+      break;
     case 'd': dry = 1; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
@@ -196,6 +206,11 @@ int main(int argc, char **argv)
   for (int i = 0; i < nexports; i++) {
     add(&a, "-x");
     add(&a, exports[i]);
+  }
+  for (int i = 0; i < nmca; i += 2) {
+    add(&a, "--mca");
+    add(&a, mca[i]);
+    add(&a, mca[i + 1]);
   }
   for (int i = optind; i < argc; i++)
     add(&a, argv[i]);

@@ -443,11 +443,12 @@ void keel__exec_closed(keel_executor *ex, int rank)
 static char *describe_exit(const keel__death *d)
 {
   if (d->signal)
-    return keel__strdup_printf("was killed by signal %d (%s)", d->signal,
-                               strsignal(d->signal));
-  if (d->exit_status < 0)
-    return strdup("was lost");
-  return keel__strdup_printf("exited with status %d", d->exit_status);
+    return keel__strdup_printf("the task process was killed by signal %d "
+                               "(%s)", d->signal, strsignal(d->signal));
+  if (d->exit_status < 0) /* keel__exec_rank_lost */
+    return strdup("its worker rank was lost");
+  return keel__strdup_printf("the task process exited with status %d",
+                             d->exit_status);
 }
 
 static char *death_message(const keel__death *d, const keel__xworker *w,
@@ -465,8 +466,8 @@ static char *death_message(const keel__death *d, const keel__xworker *w,
     msg = keel__strdup_printf("%s ran past task_timeout of %g s and was "
                               "killed", where, timeout);
   else
-    msg = keel__strdup_printf("%s: the task process %s%s%s", where,
-                              how ? how : "died",
+    msg = keel__strdup_printf("%s: %s%s%s", where,
+                              how ? how : "the task process died",
                               d->message && *d->message ? ": " : "",
                               d->message ? d->message : "");
   free(how);

@@ -115,7 +115,9 @@ static int exec_start(const keel_options *o, keel_executor **out)
   if (keel__rt.stopping ||
       (!keel__rt.spawn_mode && live_workers_locked() == 0)) {
     pthread_mutex_unlock(&keel__rt.lock);
-    if (!keel__rt.stopping)
+    if (!keel__rt.stopping && keel__rt.nranks > 1)
+      keel__log("every worker rank is lost: no executor can run tasks");
+    else if (!keel__rt.stopping)
       keel__log("no worker ranks to run tasks on: start the program with "
                 "keelrun -n N or mpirun -n N+1");
     keel__exec_free(ex);

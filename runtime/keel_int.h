@@ -264,6 +264,7 @@ typedef struct keel__rank {
   char *host;
   int pid, core;
   bool hello, lost, stopped;
+  int pidfd;           /* watches the nanny when it shares our kernel */
   int nexec;           /* executors it serves */
   double last_heard;
 } keel__rank;
@@ -328,6 +329,9 @@ int keel__cores(void);
 /* This rank's index among the workers of its node (collective over comm,
  * master included); *local_size gets the node's rank count. */
 int keel__node_index(void *comm, int rank, int *local_size);
+/* "boot-id pid-namespace": equal on two processes of one kernel and pid
+ * namespace, which may then watch each other's pids. */
+const char *keel__node_id(char *buf, size_t n);
 
 /* Environment variables between a nanny and its task process. */
 #define KEEL__ENV_ROLE "KEEL_ROLE"

@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HEARTBEAT_TIMEOUT_DEFAULT 10.0 /* seconds of silence = rank lost */
 #define STOP_TIMEOUT 10.0              /* seconds to wait for BYE */
@@ -163,9 +167,10 @@ static void on_hello(int rank, keel__rd *rd)
 {
   keel__rank *k = &keel__rt.ranks[rank];
   int pid = (int)keel__rd_u32(rd), core = (int)keel__rd_u32(rd);
-  char *host = keel__rd_str(rd);
+  char *host = keel__rd_str(rd), *node = keel__rd_str(rd), me[128];
   if (rd->err || k->hello) {
     free(host);
+    free(node);
     keel__rank_fail(rank, rd->err ? "it sent a malformed HELLO"
                                   : "it sent a second HELLO");
     return;
@@ -176,6 +181,11 @@ static void on_hello(int rank, keel__rd *rd)
   k->core = core;
   k->hello = true;
   pthread_mutex_unlock(&keel__rt.lock);
+  /* On our own kernel a pidfd tells the nanny's death at once; elsewhere
+   * only its silence does (check_heartbeats). */
+  if (!strcmp(node, keel__node_id(me, sizeof me)) && pid > 0)
+    k->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  free(node);
 }
 
 static void on_death(int rank, keel_executor *ex, keel__rd *rd)
@@ -236,6 +246,9 @@ static void lose_rank(int rank, const char *why)
   keel__rank *k = &keel__rt.ranks[rank];
   if (k->lost)
     return;
+  if (k->pidfd >= 0)
+    close(k->pidfd);
+  k->pidfd = -1;
   pthread_mutex_lock(&keel__rt.lock);
   k->lost = true;
   pthread_mutex_unlock(&keel__rt.lock);
@@ -256,23 +269,53 @@ void keel__rank_fail(int rank, const char *why)
   lose_rank(rank, why);
 }
 
+/* Nannies on this kernel whose process is gone: their pidfd is readable.
+ * Their last messages are handled first, so that results they sent before
+ * dying are not lost. */
+static int check_pidfds(void)
+{
+  int act = 0;
+  for (int r = 1; r < keel__rt.nranks; r++) {
+    keel__rank *k = &keel__rt.ranks[r];
+    struct pollfd p = {k->pidfd, POLLIN, 0};
+    if (k->lost || k->pidfd < 0 || poll(&p, 1, 0) != 1)
+      continue;
+    post_receives();
+    complete_receives();
+    if (!k->lost && !k->stopped) {
+      char why[96];
+      snprintf(why, sizeof why, "its nanny (pid %d) died", k->pid);
+      lose_rank(r, why);
+      act++;
+    }
+  }
+  return act;
+}
+
 static int check_heartbeats(void)
 {
   static double last;
   double now = keel__now();
+  int act = check_pidfds();
   if (now - last < 0.25)
-    return 0;
+    return act;
   last = now;
   for (int r = 1; r < keel__rt.nranks; r++) {
     keel__rank *k = &keel__rt.ranks[r];
     if (!k->lost && !k->stopped && now - k->last_heard > heartbeat_timeout) {
       char why[128];
-      snprintf(why, sizeof why, "no heartbeat for %.1f s",
-               now - k->last_heard);
+      /* Alive but silent on our kernel: a hung nanny.  Kill it, so that it
+       * cannot linger and hold up the job's end (MPI_Finalize, mpirun). */
+      bool kill = k->pidfd >= 0 &&
+                  syscall(SYS_pidfd_send_signal, k->pidfd, SIGKILL, NULL,
+                          0) == 0;
+      snprintf(why, sizeof why, "no heartbeat for %.1f s%s",
+               now - k->last_heard, kill ? "; killed it" : "");
       lose_rank(r, why);
+      act++;
     }
   }
-  return 0;
+  return act;
 }
 
 /* ---- executors ---- */

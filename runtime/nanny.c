@@ -708,6 +708,8 @@ static void hello(void)
   keel__wr_u32(&b, (uint32_t)getpid());
   keel__wr_u32(&b, (uint32_t)keel__core);
   keel__wr_str(&b, keel__host);
+  char node[128];
+  keel__wr_str(&b, keel__node_id(node, sizeof node));
   keel__wr_finish(&b, 0, 0);
   send_master(&b);
 }

@@ -51,7 +51,7 @@ static int add_group(MPI_Comm comm, int n)
   if (k) {
     double now = keel__now();
     for (int r = old; r < total; r++)
-      k[r] = (keel__rank){.core = -1, .last_heard = now};
+      k[r] = (keel__rank){.core = -1, .pidfd = -1, .last_heard = now};
     keel__rt.ranks = k;
     keel__rt.nranks = total;
   }
@@ -70,7 +70,7 @@ int keel__ranks_start(MPI_Comm world)
   recvs = calloc(1, sizeof *recvs);
   if (!keel__rt.ranks || !recvs)
     return KEEL_ENOMEM;
-  keel__rt.ranks[0] = (keel__rank){.core = -1};
+  keel__rt.ranks[0] = (keel__rank){.core = -1, .pidfd = -1};
   keel__rt.nranks = 1;
   if (size > 1)
     return add_group(world, size - 1);
@@ -108,6 +108,9 @@ MPI_Comm keel__ranks_group(int g, int *base, int *n)
 
 void keel__ranks_free(void)
 {
+  for (int r = 1; r < keel__rt.nranks; r++)
+    if (keel__rt.ranks[r].pidfd >= 0)
+      close(keel__rt.ranks[r].pidfd);
   for (int g = 0; g < ngroups; g++)
     if (spawn_mode) /* the world communicator belongs to init.c */
       MPI_Comm_free(&groups[g].comm);

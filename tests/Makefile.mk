@@ -1,7 +1,7 @@
 # tests/: CUnit programs, one per module, and integration tests that
 # tests/run-test starts under mpirun (programs named mpi_*).
 LOG_COMPILER = $(top_srcdir)/tests/run-test
-AM_TESTS_ENVIRONMENT = MPIRUN='$(MPIRUN)'; export MPIRUN;
+AM_TESTS_ENVIRONMENT = MPIRUN='$(MPIRUN)'; KEELRUN='$(abs_top_builddir)/launcher/keelrun'; export MPIRUN KEELRUN;
 
 TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 TEST_LIBS = runtime/libkeel.la $(CUNIT_LIBS)
@@ -25,6 +25,37 @@ tests_mpi_badworker_SOURCES = tests/mpi_badworker.c tests/testutil.h \
 tests_mpi_badworker_CFLAGS = $(TEST_CFLAGS)
 tests_mpi_badworker_LDADD = $(TEST_LIBS)
 TESTS += tests/mpi_badworker
+
+# Placement and rank loss (under keelrun), and spawned workers (alone).
+PLACEMENT_CFLAGS = $(TEST_CFLAGS) $(HWLOC_CFLAGS)
+PLACEMENT_LIBS = $(TEST_LIBS) $(HWLOC_LIBS)
+check_PROGRAMS += tests/mpi_placement tests/mpi_rankloss tests/spawn_workers
+tests_mpi_placement_SOURCES = tests/mpi_placement.c tests/placement.h \
+	tests/testutil.h tests/tasks.h
+tests_mpi_placement_CFLAGS = $(PLACEMENT_CFLAGS)
+tests_mpi_placement_LDADD = $(PLACEMENT_LIBS)
+tests_mpi_rankloss_SOURCES = tests/mpi_rankloss.c tests/placement.h \
+	tests/testutil.h tests/tasks.h
+tests_mpi_rankloss_CFLAGS = $(PLACEMENT_CFLAGS)
+tests_mpi_rankloss_LDADD = $(PLACEMENT_LIBS)
+tests_spawn_workers_SOURCES = tests/spawn_workers.c tests/placement.h \
+	tests/testutil.h tests/tasks.h
+tests_spawn_workers_CFLAGS = $(PLACEMENT_CFLAGS)
+tests_spawn_workers_LDADD = $(PLACEMENT_LIBS)
+TESTS += tests/mpi_placement tests/mpi_rankloss tests/spawn_workers
+
+# The crash matrix and the examples again, with spawned workers.
+TESTS += tests/spawned-examples
+EXTRA_DIST += tests/spawned-examples
+
+# Across two hosts made of network namespaces (tests/netns-cluster).
+check_PROGRAMS += tests/mpi_multinode
+tests_mpi_multinode_SOURCES = tests/mpi_multinode.c tests/testutil.h \
+	tests/tasks.h
+tests_mpi_multinode_CFLAGS = $(TEST_CFLAGS)
+tests_mpi_multinode_LDADD = $(TEST_LIBS)
+TESTS += tests/multinode
+EXTRA_DIST += tests/multinode tests/netns-cluster
 
 include tests/unit.mk
 include tests/bench/Makefile.mk

@@ -1,0 +1,105 @@
+/* mpi_rankloss: a whole worker rank dies (its nanny is SIGKILLed, standing
+ * in for a lost node) or hangs (SIGSTOPped: alive and silent), under
+ * keelrun -n 2.  The master must notice in bounded time, fail that rank's
+ * future naming rank and host, and go on with the other rank; once every
+ * rank is gone, futures fail instead of waiting, and finalize returns. */
+#include "placement.h"
+
+#define HEARTBEAT 2.0 /* KEEL_HEARTBEAT_TIMEOUT for this test, seconds */
+
+static char host[256];
+
+static keel_executor *make(int on_crash)
+{
+  keel_options o;
+  keel_executor *ex = NULL;
+  keel_options_init(&o);
+  o.on_crash = on_crash;
+  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
+  return ex;
+}
+
+static keel_future *submit_int(keel_executor *ex, keel_task_fn *fn, int x)
+{
+  keel_future *f = NULL;
+  CU_ASSERT_EQUAL_FATAL(keel_submit(ex, fn, &x, sizeof x, &f), KEEL_OK);
+  return f;
+}
+
+/* The failed future names the lost rank and its host. */
+static void check_lost(keel_future *f, int code, double within)
+{
+  double t0 = tu_now();
+  CU_ASSERT_EQUAL(keel_future_result(f, 60, NULL, NULL), code);
+  double took = tu_now() - t0;
+  CU_ASSERT(took < within);
+  const keel_error *ep = keel_future_error(f);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ep);
+  keel_error e = *ep;
+  CU_ASSERT_EQUAL(e.code, code);
+  CU_ASSERT(e.rank >= 1);
+  CU_ASSERT_STRING_EQUAL(e.host ? e.host : "", host);
+  CU_ASSERT_PTR_NOT_NULL(e.message);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.message ? e.message : "", "rank"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.message ? e.message : "", host));
+  printf("\n  %s after %.1f ms: %s\n", keel_err_name(code), took * 1e3,
+         e.message ? e.message : "");
+}
+
+/* FAIL_TASK: the killer's future fails with KEEL_EWORKER within a second
+ * (the master watches nannies on its own kernel through a pidfd); queued
+ * work goes on on the other rank. */
+static void test_nanny_killed(void)
+{
+  WATCHDOG(60);
+  keel_executor *ex = make(KEEL_ON_CRASH_FAIL_TASK);
+  CU_ASSERT_EQUAL(keel_executor_workers(ex), 2);
+  keel_future *rest[10], *killer = submit_int(ex, t_kill_nanny, 0);
+  for (int i = 0; i < 10; i++)
+    rest[i] = submit_int(ex, t_sleep_ms, 30);
+  check_lost(killer, KEEL_EWORKER, 1.0);
+  CU_ASSERT_EQUAL(keel_wait(rest, 10, KEEL_ALL_COMPLETED, 30, NULL),
+                  KEEL_OK);
+  for (int i = 0; i < 10; i++) {
+    CU_ASSERT_EQUAL(keel_future_result(rest[i], 0, NULL, NULL), KEEL_OK);
+    keel_future_release(rest[i]);
+  }
+  keel_future_release(killer);
+  CU_ASSERT_EQUAL(keel_executor_workers(ex), 1);
+  CU_ASSERT_FALSE(keel_executor_broken(ex));
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+}
+
+/* The last rank hangs: heartbeats stop, the rank is lost after
+ * KEEL_HEARTBEAT_TIMEOUT, and under BREAK every pending future fails. */
+static void test_last_nanny_hangs(void)
+{
+  WATCHDOG(60);
+  keel_executor *ex = make(KEEL_ON_CRASH_BREAK);
+  keel_future *rest[5], *stopper = submit_int(ex, t_stop_nanny, 0);
+  for (int i = 0; i < 5; i++)
+    rest[i] = submit_int(ex, t_sleep_ms, 10);
+  check_lost(stopper, KEEL_EWORKER, HEARTBEAT + 5.0);
+  for (int i = 0; i < 5; i++) {
+    CU_ASSERT_EQUAL(keel_future_result(rest[i], 5, NULL, NULL), KEEL_EBROKEN);
+    keel_future_release(rest[i]);
+  }
+  keel_future_release(stopper);
+  CU_ASSERT_TRUE(keel_executor_broken(ex));
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, 0), KEEL_OK);
+  /* No rank left: a new executor says so instead of waiting for ever. */
+  keel_executor *none = NULL;
+  CU_ASSERT_EQUAL(keel_executor_create(NULL, &none), KEEL_ESTATE);
+}
+
+int main(int argc, char **argv)
+{
+  static const tu_test tests[] = {TU_TEST(test_nanny_killed),
+                                  TU_TEST(test_last_nanny_hangs)};
+  char hb[32];
+  snprintf(hb, sizeof hb, "%g", HEARTBEAT);
+  setenv("KEEL_HEARTBEAT_TIMEOUT", hb, 1);
+  gethostname(host, sizeof host - 1);
+  return tu_keel_main(&argc, &argv, "mpi_rankloss", tests,
+                      sizeof tests / sizeof *tests);
+}
