@@ -1,0 +1,85 @@
+/* bench.h: what keel's benchmarks share: the clock, medians, and a task
+ * that notes the time in a file and then SIGKILLs a process. */
+#ifndef KEEL_BENCH_H
+#define KEEL_BENCH_H
+
+#include <keel.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUNS 9
+
+static double now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Write now() to the file named by arg, then SIGKILL `victim`. */
+static int note_and_kill(const void *arg, size_t len, keel_buf *out,
+                         pid_t victim)
+{
+  char path[256];
+  snprintf(path, sizeof path, "%.*s", (int)len, (const char *)arg);
+  double t = now();
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0 || write(fd, &t, sizeof t) != sizeof t)
+    return keel_fail(out, "cannot write %s", path);
+  close(fd);
+  kill(victim, SIGKILL);
+  sleep(10); /* killed meanwhile, or by PDEATHSIG */
+  return 0;
+}
+
+static int nothing(const void *arg, size_t len, keel_buf *out)
+{
+  return 0;
+}
+KEEL_REGISTER(nothing);
+
+static int cmp(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+  qsort(v, (size_t)n, sizeof *v, cmp);
+  return v[n / 2];
+}
+
+/* Submit fn(path), which notes the time and kills something: seconds from
+ * then to the failed future, or < 0 on error. */
+static double time_kill(keel_executor *ex, keel_task_fn *fn, const char *path)
+{
+  keel_future *f;
+  double t_kill = 0;
+  if (keel_submit(ex, fn, path, strlen(path), &f))
+    return -1;
+  int rc = keel_future_result(f, 30, NULL, NULL);
+  double t_done = now();
+  keel_future_release(f);
+  FILE *fp = fopen(path, "rb");
+  if (rc != KEEL_EWORKER || !fp || fread(&t_kill, sizeof t_kill, 1, fp) != 1)
+    t_kill = -1;
+  if (fp)
+    fclose(fp);
+  unlink(path);
+  return t_kill < 0 ? -1 : t_done - t_kill;
+}
+
+static void print_figure(const char *what, double *v, int n)
+{
+  double m = median(v, n); /* sorts */
+  printf("%s: median %.2f ms of %d (min %.2f, max %.2f)\n", what, m * 1e3, n,
+         v[0] * 1e3, v[n - 1] * 1e3);
+}
+
+#endif
