@@ -71,24 +71,6 @@ int keel__node_index(void *commp, int rank, int *local_size)
   return any ? local - 1 : local;
 }
 
-/* Which kernel and pid namespace this process lives in: a master that
- * shares them with a nanny can watch the nanny's pid directly. */
-const char *keel__node_id(char *buf, size_t n)
-{
-  char boot[64] = "", ns[64] = "";
-  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
-  if (f) {
-    if (!fgets(boot, sizeof boot, f))
-      boot[0] = '\0';
-    fclose(f);
-  }
-  boot[strcspn(boot, "\n")] = '\0';
-  ssize_t len = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);
-  ns[len > 0 ? len : 0] = '\0';
-  snprintf(buf, n, "%s %s", boot, ns);
-  return buf;
-}
-
 static void become_nanny(MPI_Comm *c, int rank, int index, int local_size)
 {
   char desc[160];

@@ -62,9 +62,13 @@ double keel__backoff_next(keel__backoff *b);
 #define KEEL__WIRE_HDR 20
 #define KEEL__WIRE_MAX (1u << 30) /* largest payload, bytes */
 #define KEEL__MPI_TAG 0x4b1
+/* Seconds of silence after which master and nanny give each other up
+ * (KEEL_HEARTBEAT_TIMEOUT on the master; it tells its nannies). */
+#define KEEL__HEARTBEAT_TIMEOUT 10.0
 
 enum keel__msg {
-  KEEL__M_HELLO = 1,    /* nanny -> master: pid, core, host */
+  KEEL__M_HELLO = 1,    /* nanny -> master: pid, core, host, node;
+                           master -> nanny: pid, timeout, node */
   KEEL__M_OPEN = 2,     /* master -> nanny: start serving an executor */
   KEEL__M_TASKS = 3,    /* master -> nanny -> task process */
   KEEL__M_RESULTS = 4,  /* task process -> nanny -> master */
@@ -74,7 +78,7 @@ enum keel__msg {
   KEEL__M_STOP = 8,     /* master -> nanny: exit */
   KEEL__M_BYE = 9,      /* nanny -> master: exiting */
   KEEL__M_INITFAIL = 10,/* task process -> nanny: the initializer failed */
-  KEEL__M_HEARTBEAT = 11,/* nanny -> master: still alive */
+  KEEL__M_HEARTBEAT = 11,/* both ways: still alive */
   KEEL__M_LAST = 11
 };
 
@@ -329,9 +333,15 @@ int keel__cores(void);
 /* This rank's index among the workers of its node (collective over comm,
  * master included); *local_size gets the node's rank count. */
 int keel__node_index(void *comm, int rank, int *local_size);
+
+/* ---- lifeline.c: master and nannies watching each other ---- */
 /* "boot-id pid-namespace": equal on two processes of one kernel and pid
  * namespace, which may then watch each other's pids. */
 const char *keel__node_id(char *buf, size_t n);
+/* A pidfd on pid when node (its keel__node_id) is ours, else -1. */
+int keel__pidfd_if_local(int pid, const char *node);
+bool keel__pidfd_dead(int fd); /* the process is gone */
+bool keel__pidfd_kill(int fd); /* SIGKILL it; false if that failed */
 
 /* Environment variables between a nanny and its task process. */
 #define KEEL__ENV_ROLE "KEEL_ROLE"

@@ -17,14 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEARTBEAT_TIMEOUT_DEFAULT 10.0 /* seconds of silence = rank lost */
 #define STOP_TIMEOUT 10.0              /* seconds to wait for BYE */
+#define HEARTBEAT_EVERY 0.5            /* seconds between our heartbeats */
 
 keel__runtime keel__rt = {.lock = PTHREAD_MUTEX_INITIALIZER,
                           .ucond = PTHREAD_COND_INITIALIZER};
 
 static keel__sendq sends;
-static double heartbeat_timeout = HEARTBEAT_TIMEOUT_DEFAULT;
+static double heartbeat_timeout = KEEL__HEARTBEAT_TIMEOUT;
 
 /* ---- batch completion of futures ---- */
 
@@ -163,11 +163,38 @@ static keel_executor *find_exec(uint32_t id)
   return NULL;
 }
 
+/* The master's half of the lifeline: its pid, node and heartbeat timeout,
+ * so that a nanny can watch it as it watches the nanny. */
+static void send_hello(int rank)
+{
+  char node[128];
+  keel_buf b = {0};
+  keel__wr_hdr(&b, KEEL__M_HELLO, 0, 0);
+  keel__wr_u32(&b, (uint32_t)getpid());
+  keel__wr_f64(&b, heartbeat_timeout);
+  keel__wr_str(&b, keel__node_id(node, sizeof node));
+  keel__wr_finish(&b, 0, 0);
+  keel__send(rank, &b);
+}
+
+static void send_heartbeats(void)
+{
+  for (int r = 1; r < keel__rt.nranks; r++) {
+    keel_buf b = {0};
+    keel__wr_hdr(&b, KEEL__M_HEARTBEAT, 0, 0);
+    keel__wr_finish(&b, 0, 0);
+    if (keel__rt.ranks[r].hello && !keel__rt.ranks[r].stopped)
+      keel__send(r, &b);
+    else
+      keel__buf_free(&b);
+  }
+}
+
 static void on_hello(int rank, keel__rd *rd)
 {
   keel__rank *k = &keel__rt.ranks[rank];
   int pid = (int)keel__rd_u32(rd), core = (int)keel__rd_u32(rd);
-  char *host = keel__rd_str(rd), *node = keel__rd_str(rd), me[128];
+  char *host = keel__rd_str(rd), *node = keel__rd_str(rd);
   if (rd->err || k->hello) {
     free(host);
     free(node);
@@ -183,9 +210,9 @@ static void on_hello(int rank, keel__rd *rd)
   pthread_mutex_unlock(&keel__rt.lock);
   /* On our own kernel a pidfd tells the nanny's death at once; elsewhere
    * only its silence does (check_heartbeats). */
-  if (!strcmp(node, keel__node_id(me, sizeof me)) && pid > 0)
-    k->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  k->pidfd = keel__pidfd_if_local(pid, node);
   free(node);
+  send_hello(rank);
 }
 
 static void on_death(int rank, keel_executor *ex, keel__rd *rd)
@@ -277,8 +304,7 @@ static int check_pidfds(void)
   int act = 0;
   for (int r = 1; r < keel__rt.nranks; r++) {
     keel__rank *k = &keel__rt.ranks[r];
-    struct pollfd p = {k->pidfd, POLLIN, 0};
-    if (k->lost || k->pidfd < 0 || poll(&p, 1, 0) != 1)
+    if (k->lost || !keel__pidfd_dead(k->pidfd))
       continue;
     post_receives();
     complete_receives();
@@ -297,18 +323,17 @@ static int check_heartbeats(void)
   static double last;
   double now = keel__now();
   int act = check_pidfds();
-  if (now - last < 0.25)
+  if (now - last < HEARTBEAT_EVERY)
     return act;
   last = now;
+  send_heartbeats();
   for (int r = 1; r < keel__rt.nranks; r++) {
     keel__rank *k = &keel__rt.ranks[r];
     if (!k->lost && !k->stopped && now - k->last_heard > heartbeat_timeout) {
       char why[128];
       /* Alive but silent on our kernel: a hung nanny.  Kill it, so that it
        * cannot linger and hold up the job's end (MPI_Finalize, mpirun). */
-      bool kill = k->pidfd >= 0 &&
-                  syscall(SYS_pidfd_send_signal, k->pidfd, SIGKILL, NULL,
-                          0) == 0;
+      bool kill = keel__pidfd_kill(k->pidfd);
       snprintf(why, sizeof why, "no heartbeat for %.1f s%s",
                now - k->last_heard, kill ? "; killed it" : "");
       lose_rank(r, why);
@@ -489,6 +514,10 @@ int keel__master_start(void *commp)
   const char *hb = getenv("KEEL_HEARTBEAT_TIMEOUT");
   if (hb && atof(hb) > 0)
     heartbeat_timeout = atof(hb);
+  if (heartbeat_timeout < 2.0) { /* nannies beat every second */
+    keel__log("KEEL_HEARTBEAT_TIMEOUT=%s is below 2 s; using 2 s", hb);
+    heartbeat_timeout = 2.0;
+  }
   pthread_condattr_init(&a);
   pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
   pthread_cond_init(&keel__rt.cond, &a);

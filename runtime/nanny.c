@@ -70,6 +70,9 @@ static keel__sendq sends;
 static keel__recvq recvs;
 static double last_sent;
 static bool stopping;
+/* the lifeline to the master (lifeline.c) */
+static int master_pidfd = -1, master_pid;
+static double master_timeout = KEEL__HEARTBEAT_TIMEOUT, last_heard;
 
 /* ---- talking to the master ---- */
 
@@ -621,6 +624,43 @@ static void on_tasks(const keel__hdr *h, keel__rd *rd)
   }
 }
 
+/* The master's HELLO: who it is, and how long a silence means it is gone. */
+static void on_master_hello(keel__rd *rd)
+{
+  int pid = (int)keel__rd_u32(rd);
+  double timeout = keel__rd_f64(rd);
+  char *node = keel__rd_str(rd);
+  if (rd->err || master_pidfd >= 0) {
+    keel__log("malformed or second HELLO from the master");
+  } else {
+    master_pid = pid;
+    master_pidfd = keel__pidfd_if_local(pid, node);
+    if (timeout > 0 && timeout < 1e6)
+      master_timeout = timeout;
+  }
+  free(node);
+}
+
+/* Without a master nobody will ever collect the results or say STOP: end
+ * the task processes and this rank now, without MPI_Finalize, which could
+ * wait for the dead master. */
+static void check_master(double now)
+{
+  char why[96];
+  if (keel__pidfd_dead(master_pidfd))
+    snprintf(why, sizeof why, "its process (pid %d) died", master_pid);
+  else if (now - last_heard > master_timeout)
+    snprintf(why, sizeof why, "no message from it for %.1f s",
+             now - last_heard);
+  else
+    return;
+  keel__log("the master is lost (%s): ending this worker rank", why);
+  for (int i = 0; i < MAX_SLOTS; i++)
+    if (slots[i])
+      close_slot(slots[i]);
+  _exit(1);
+}
+
 static void on_master(const char *m, size_t n)
 {
   keel__hdr h;
@@ -647,6 +687,11 @@ static void on_master(const char *m, size_t n)
   case KEEL__M_STOP:
     stopping = true;
     break;
+  case KEEL__M_HELLO:
+    on_master_hello(&rd);
+    break;
+  case KEEL__M_HEARTBEAT:
+    break;
   default:
     keel__log("unexpected message type %d from the master", h.type);
   }
@@ -671,6 +716,7 @@ static int receive(void)
     act++;
   }
   while ((buf = keel__recvq_pop(&recvs, &n))) {
+    last_heard = keel__now();
     on_master(buf, (size_t)n);
     free(buf);
     act++;
@@ -730,6 +776,7 @@ void keel__nanny_main(void *commp)
   comm = *(MPI_Comm *)commp;
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
   signal(SIGPIPE, SIG_IGN);
+  last_heard = keel__now();
   hello();
   keel__backoff_reset(&bo);
   while (!stopping) {
@@ -741,6 +788,7 @@ void keel__nanny_main(void *commp)
     act += keel__sendq_test(&sends);
     if (now - last_sent > HEARTBEAT_EVERY)
       send_simple(KEEL__M_HEARTBEAT, 0);
+    check_master(now);
     if (act)
       keel__backoff_reset(&bo);
     else

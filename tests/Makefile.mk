@@ -48,6 +48,14 @@ TESTS += tests/mpi_placement tests/mpi_rankloss tests/spawn_workers
 TESTS += tests/spawned-examples
 EXTRA_DIST += tests/spawned-examples
 
+# No process outlives a master that dies without keel_finalize().
+check_PROGRAMS += tests/orphan_master
+tests_orphan_master_SOURCES = tests/orphan_master.c tests/tasks.h
+tests_orphan_master_CFLAGS = $(TEST_CFLAGS)
+tests_orphan_master_LDADD = $(TEST_LIBS)
+TESTS += tests/orphans
+EXTRA_DIST += tests/orphans
+
 # Across two hosts made of network namespaces (tests/netns-cluster).
 check_PROGRAMS += tests/mpi_multinode
 tests_mpi_multinode_SOURCES = tests/mpi_multinode.c tests/testutil.h \
