@@ -81,17 +81,21 @@ static void become_nanny(MPI_Comm *c, int rank, int index, int local_size)
 }
 
 /* A worker spawned by a master started alone (ranks.c): merge with it so
- * that it is rank 0, as under keelrun, and learn where this group starts:
- * the first core index and the first global rank. */
+ * that it is rank 0, as under keelrun, and learn its plan: the group's
+ * first global rank, then each new worker's index (so core) on the node. */
 static void spawned_nanny(MPI_Comm parent)
 {
-  int rank, local_size, first[2];
+  int rank, size, local_size;
   MPI_Intercomm_merge(parent, 1, &comm);
   MPI_Comm_free(&parent);
   MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
   int index = keel__node_index(&comm, rank, &local_size);
-  MPI_Bcast(first, 2, MPI_INT, 0, comm);
-  become_nanny(&comm, first[1] + rank - 1, first[0] + index, local_size);
+  int *plan = calloc((size_t)size, sizeof *plan);
+  if (!plan) /* the master's Bcast cannot be met: give up this rank */
+    _exit(1);
+  MPI_Bcast(plan, size, MPI_INT, 0, comm);
+  become_nanny(&comm, plan[0] + rank - 1, plan[index + 1], local_size);
 }
 
 static void at_exit_finalize(void)

@@ -269,6 +269,7 @@ typedef struct keel__rank {
   int pid, core;
   bool hello, lost, stopped;
   int pidfd;           /* watches the nanny when it shares our kernel */
+  int index;           /* spawned: its worker index on the node, else -1 */
   int nexec;           /* executors it serves */
   double last_heard;
 } keel__rank;

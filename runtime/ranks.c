@@ -51,7 +51,8 @@ static int add_group(MPI_Comm comm, int n)
   if (k) {
     double now = keel__now();
     for (int r = old; r < total; r++)
-      k[r] = (keel__rank){.core = -1, .pidfd = -1, .last_heard = now};
+      k[r] = (keel__rank){.core = -1, .pidfd = -1, .index = -1,
+                          .last_heard = now};
     keel__rt.ranks = k;
     keel__rt.nranks = total;
   }
@@ -70,7 +71,7 @@ int keel__ranks_start(MPI_Comm world)
   recvs = calloc(1, sizeof *recvs);
   if (!keel__rt.ranks || !recvs)
     return KEEL_ENOMEM;
-  keel__rt.ranks[0] = (keel__rank){.core = -1, .pidfd = -1};
+  keel__rt.ranks[0] = (keel__rank){.core = -1, .pidfd = -1, .index = -1};
   keel__rt.nranks = 1;
   if (size > 1)
     return add_group(world, size - 1);
@@ -152,45 +153,96 @@ static MPI_Info spawn_info(void)
   return info;
 }
 
-/* Spawn n workers running this very program, and merge them in. */
-static int spawn(int n, int live)
+static bool index_used(int idx)
+{
+  for (int r = 1; r < keel__rt.nranks; r++)
+    if (!keel__rt.ranks[r].lost && keel__rt.ranks[r].index == idx)
+      return true;
+  return false;
+}
+
+/* The n lowest worker indexes that no live spawned rank holds: a
+ * replacement takes the core its lost predecessor left. */
+static void free_indexes(int *out, int n)
+{
+  for (int idx = 0, found = 0; found < n; idx++)
+    if (!index_used(idx))
+      out[found++] = idx;
+}
+
+/* One past the highest worker index in use: the master binds past it. */
+static int indexes_top(void)
+{
+  int top = 0;
+  for (int r = 1; r < keel__rt.nranks; r++)
+    if (!keel__rt.ranks[r].lost && keel__rt.ranks[r].index >= top)
+      top = keel__rt.ranks[r].index + 1;
+  return top;
+}
+
+/* MPI_Comm_spawn n copies of this very program, with its arguments. */
+static int spawn_procs(int n, MPI_Comm *inter)
 {
   char exe[PATH_MAX], err[MPI_MAX_ERROR_STRING];
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (len <= 0) {
-    spawn_failed("cannot spawn workers: /proc/self/exe: %s", "unreadable");
+  int *codes = calloc((size_t)n, sizeof *codes), elen = 0, rc;
+  if (len <= 0 || !codes) {
+    free(codes);
+    spawn_failed("cannot spawn workers: %s",
+                 len <= 0 ? "/proc/self/exe is unreadable" : "out of memory");
     return KEEL_ESYS;
   }
   exe[len] = '\0';
   MPI_Info info = spawn_info();
-  MPI_Comm inter, merged;
-  int *codes = calloc((size_t)n, sizeof *codes), elen = 0;
   MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
-  int rc = codes ? MPI_Comm_spawn(exe, keel__argv + 1, n, info, 0,
-                                  MPI_COMM_SELF, &inter, codes)
-                 : MPI_ERR_NO_MEM;
+  rc = MPI_Comm_spawn(exe, keel__argv + 1, n, info, 0, MPI_COMM_SELF, inter,
+                      codes);
   MPI_Info_free(&info);
   free(codes);
-  if (rc != MPI_SUCCESS) {
-    MPI_Error_string(rc, err, &elen);
-    spawn_failed("MPI_Comm_spawn of the workers failed: %s", err);
-    return KEEL_EMPI;
-  }
+  if (rc == MPI_SUCCESS)
+    return KEEL_OK;
+  MPI_Error_string(rc, err, &elen);
+  spawn_failed("MPI_Comm_spawn of the workers failed: %s", err);
+  return KEEL_EMPI;
+}
+
+/* Merge the n spawned workers in, master as rank 0, and tell them their
+ * plan: the group's first global rank (for --report-bindings), then each
+ * one's worker index, so core, among those no live worker holds.  The
+ * nanny's half is spawned_nanny() in init.c. */
+static int adopt(MPI_Comm inter, int n, int *plan)
+{
+  MPI_Comm merged;
+  int local_size;
   MPI_Intercomm_merge(inter, 0, &merged);
   MPI_Comm_free(&inter);
   MPI_Comm_set_errhandler(merged, MPI_ERRORS_RETURN);
-  /* The new workers pick their cores after the ones already here, and
-   * learn their global rank for --report-bindings. */
-  int local_size, first[2] = {live, keel__rt.nranks};
   keel__node_index(&merged, 0, &local_size);
-  MPI_Bcast(first, 2, MPI_INT, 0, merged);
+  plan[0] = keel__rt.nranks;
+  free_indexes(plan + 1, n);
+  MPI_Bcast(plan, n + 1, MPI_INT, 0, merged);
   if (add_group(merged, n)) {
     spawn_failed("cannot spawn workers: %s", "out of memory");
     return KEEL_ENOMEM;
   }
-  spawned += n;
-  keel__bind_master(live + n);
+  for (int i = 0; i < n; i++)
+    keel__rt.ranks[plan[0] + i].index = plan[1 + i];
   return KEEL_OK;
+}
+
+static int spawn(int n)
+{
+  MPI_Comm inter;
+  int *plan = calloc((size_t)n + 1, sizeof *plan), rc = KEEL_ENOMEM;
+  if (!plan)
+    spawn_failed("cannot spawn workers: %s", "out of memory");
+  else if ((rc = spawn_procs(n, &inter)) == KEEL_OK &&
+           (rc = adopt(inter, n, plan)) == KEEL_OK) {
+    spawned += n;
+    keel__bind_master(indexes_top());
+  }
+  free(plan);
+  return rc;
 }
 
 /* Spawn what the executors want and is not there; replace lost spawned
@@ -211,6 +263,6 @@ int keel__ranks_grow(void)
                        "spawning more");
     return 1;
   }
-  spawn(want - live, live);
+  spawn(want - live);
   return 1;
 }

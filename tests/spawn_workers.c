@@ -1,7 +1,8 @@
 /* spawn_workers: a keel program started on its own (MPI world of size 1)
  * spawns its workers with MPI_Comm_spawn: cores - 1 of them by default,
  * pinned like keelrun's; resize grows the pool by spawning and shrinks it
- * without losing queued work; a lost spawned rank is replaced. */
+ * without losing queued work; a lost spawned rank is replaced, on the core
+ * it left. */
 #include "placement.h"
 
 static int cores;
@@ -83,6 +84,7 @@ static void test_lost_rank_is_replaced(void)
   keel_future_release(f);
   where w[4];
   CU_ASSERT_EQUAL(gather_where(ex, 2, w, 4), 2); /* two again */
+  check_pinned(w, 2, cores); /* the new one took the free core */
   CU_ASSERT_EQUAL(keel_executor_workers(ex), 2);
   CU_ASSERT_FALSE(keel_executor_broken(ex));
   CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
