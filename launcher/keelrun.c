@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <hwloc.h>
+
 #define MAX_ARGS 256
 
 static void usage(FILE *out)
@@ -45,13 +47,23 @@ static void die(const char *fmt, const char *arg)
   exit(2);
 }
 
+/* Cores (not hardware threads, like Open MPI's slots) this process may
+ * run on. */
 static int cores_available(void)
 {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0)
-    return CPU_COUNT(&set);
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (int)n : 1;
+  hwloc_topology_t topo;
+  int n = 0;
+  if (hwloc_topology_init(&topo) == 0 && hwloc_topology_load(topo) == 0) {
+    hwloc_bitmap_t set = hwloc_bitmap_alloc();
+    if (hwloc_get_cpubind(topo, set, HWLOC_CPUBIND_PROCESS))
+      hwloc_bitmap_copy(set, hwloc_topology_get_allowed_cpuset(topo));
+    hwloc_obj_t o = NULL;
+    while ((o = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_CORE, o)))
+      n += hwloc_bitmap_intersects(o->cpuset, set);
+    hwloc_bitmap_free(set);
+    hwloc_topology_destroy(topo);
+  }
+  return n > 0 ? n : 1;
 }
 
 /* Slots a hostfile offers: the sum of its slots=K, one per host without. */
@@ -132,7 +144,8 @@ int main(int argc, char **argv)
   const char *mpirun = "mpirun", *exports[64], *mca[64];
   int workers = 0, report = 0, dry = 0, nexports = 0, nmca = 0, c;
   static char nbuf[16];
-  while ((c = getopt_long(argc, argv, "+n:x:h", opts, NULL)) != -1) {
+  opterr = 0; /* our own one-line errors */
+  while ((c = getopt_long(argc, argv, "+:n:x:h", opts, NULL)) != -1) {
     switch (c) {
     case 'n': workers = parse_count(optarg); break;
     case 'b':
@@ -159,7 +172,8 @@ int main(int argc, char **argv)
       break;
     case 'd': dry = 1; break;
     case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
+    case ':': die("option '%s' needs a value", argv[optind - 1]); break;
+    default: die("unknown option '%s'", argv[optind - 1]);
     }
   }
   if (optind >= argc)

@@ -48,6 +48,10 @@ TESTS += tests/mpi_placement tests/mpi_rankloss tests/spawn_workers
 TESTS += tests/spawned-examples
 EXTRA_DIST += tests/spawned-examples
 
+# keelrun's command line: errors, --help, the mpirun it builds, bindings.
+TESTS += tests/keelrun-cli
+EXTRA_DIST += tests/keelrun-cli
+
 # No process outlives a master that dies without keel_finalize().
 check_PROGRAMS += tests/orphan_master
 tests_orphan_master_SOURCES = tests/orphan_master.c tests/tasks.h
