@@ -157,6 +157,24 @@ typedef struct keel__xopts {
 void keel__wr_open(keel_buf *b, uint32_t exec, const keel__xopts *o);
 int keel__rd_open(keel__rd *r, keel__xopts *o);
 
+/* HELLO: a nanny's (pid, core, host, node) or the master's answer (pid,
+ * heartbeat timeout, node); node is keel__node_id().  Strings owned after
+ * keel__rd_hello: keel__hello_free. */
+typedef struct keel__hello {
+  uint32_t pid;
+  int32_t core;
+  double timeout;
+  char *host, *node;
+} keel__hello;
+void keel__wr_hello(keel_buf *b, const keel__hello *h, bool from_master);
+int keel__rd_hello(keel__rd *r, keel__hello *h, bool from_master);
+void keel__hello_free(keel__hello *h);
+
+/* One item of a map chunk's result: i32 status (0 or a KEEL_E*), bytes
+ * (the result, or the error message). */
+void keel__wr_item(keel_buf *b, int32_t status, const void *p, size_t n);
+int keel__rd_item(keel__rd *r, int32_t *status, const void **p, uint32_t *n);
+
 typedef struct keel__death {
   uint64_t task_id;
   int32_t cause, signal, exit_status;

@@ -91,10 +91,10 @@ static int chunk_failed(keel_map *m, keel_future *c, int rc)
 static int next_item(keel_map *m, keel_future *c, const void **data,
                      size_t *len)
 {
-  int32_t status = (int32_t)keel__rd_u32(&m->rd);
+  int32_t status;
   uint32_t n;
-  const char *p = keel__rd_bytes(&m->rd, &n);
-  if (m->rd.err) {
+  const void *p;
+  if (keel__rd_item(&m->rd, &status, &p, &n)) {
     keel__error_set(&m->err, KEEL_EPROTO, "malformed map chunk result",
                     c->rank, keel__rank_host(c->rank), 0, -1, c->task_id,
                     NULL);

@@ -169,11 +169,9 @@ static void send_hello(int rank)
 {
   char node[128];
   keel_buf b = {0};
-  keel__wr_hdr(&b, KEEL__M_HELLO, 0, 0);
-  keel__wr_u32(&b, (uint32_t)getpid());
-  keel__wr_f64(&b, heartbeat_timeout);
-  keel__wr_str(&b, keel__node_id(node, sizeof node));
-  keel__wr_finish(&b, 0, 0);
+  keel__hello h = {.pid = (uint32_t)getpid(), .timeout = heartbeat_timeout,
+                   .node = (char *)keel__node_id(node, sizeof node)};
+  keel__wr_hello(&b, &h, true);
   keel__send(rank, &b);
 }
 
@@ -193,25 +191,24 @@ static void send_heartbeats(void)
 static void on_hello(int rank, keel__rd *rd)
 {
   keel__rank *k = &keel__rt.ranks[rank];
-  int pid = (int)keel__rd_u32(rd), core = (int)keel__rd_u32(rd);
-  char *host = keel__rd_str(rd), *node = keel__rd_str(rd);
-  if (rd->err || k->hello) {
-    free(host);
-    free(node);
-    keel__rank_fail(rank, rd->err ? "it sent a malformed HELLO"
-                                  : "it sent a second HELLO");
+  keel__hello h;
+  if (keel__rd_hello(rd, &h, false) || k->hello) {
+    keel__hello_free(&h);
+    keel__rank_fail(rank, k->hello ? "it sent a second HELLO"
+                                   : "it sent a malformed HELLO");
     return;
   }
   pthread_mutex_lock(&keel__rt.lock);
-  k->host = host;
-  k->pid = pid;
-  k->core = core;
+  k->host = h.host; /* taken */
+  k->pid = (int)h.pid;
+  k->core = h.core;
   k->hello = true;
   pthread_mutex_unlock(&keel__rt.lock);
   /* On our own kernel a pidfd tells the nanny's death at once; elsewhere
    * only its silence does (check_heartbeats). */
-  k->pidfd = keel__pidfd_if_local(pid, node);
-  free(node);
+  k->pidfd = keel__pidfd_if_local(k->pid, h.node);
+  h.host = NULL;
+  keel__hello_free(&h);
   send_hello(rank);
 }
 

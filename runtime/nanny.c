@@ -627,18 +627,15 @@ static void on_tasks(const keel__hdr *h, keel__rd *rd)
 /* The master's HELLO: who it is, and how long a silence means it is gone. */
 static void on_master_hello(keel__rd *rd)
 {
-  int pid = (int)keel__rd_u32(rd);
-  double timeout = keel__rd_f64(rd);
-  char *node = keel__rd_str(rd);
-  if (rd->err || master_pidfd >= 0) {
+  keel__hello h;
+  if (keel__rd_hello(rd, &h, true) || master_pidfd >= 0) {
     keel__log("malformed or second HELLO from the master");
   } else {
-    master_pid = pid;
-    master_pidfd = keel__pidfd_if_local(pid, node);
-    if (timeout > 0 && timeout < 1e6)
-      master_timeout = timeout;
+    master_pid = (int)h.pid;
+    master_pidfd = keel__pidfd_if_local(master_pid, h.node);
+    master_timeout = h.timeout;
   }
-  free(node);
+  keel__hello_free(&h);
 }
 
 /* Without a master nobody will ever collect the results or say STOP: end
@@ -749,14 +746,12 @@ static void sleep_on_children(double s)
 
 static void hello(void)
 {
-  keel_buf b = {0};
-  keel__wr_hdr(&b, KEEL__M_HELLO, 0, 0);
-  keel__wr_u32(&b, (uint32_t)getpid());
-  keel__wr_u32(&b, (uint32_t)keel__core);
-  keel__wr_str(&b, keel__host);
   char node[128];
-  keel__wr_str(&b, keel__node_id(node, sizeof node));
-  keel__wr_finish(&b, 0, 0);
+  keel_buf b = {0};
+  keel__hello h = {.pid = (uint32_t)getpid(), .core = keel__core,
+                   .host = keel__host,
+                   .node = (char *)keel__node_id(node, sizeof node)};
+  keel__wr_hello(&b, &h, false);
   send_master(&b);
 }
 

@@ -155,8 +155,7 @@ static int run_chunk(keel_task_fn *fn, const keel__task *t, keel_buf *res)
     keel__buf_reset(&item);
     int rc = fn((const char *)t->arg + i * t->item_size, t->item_size, &item);
     rc = normalise(rc, &item);
-    keel__wr_u32(res, (uint32_t)rc);
-    keel__wr_bytes(res, item.data, item.len);
+    keel__wr_item(res, rc, item.data, item.len);
   }
   return 0;
 }

@@ -257,3 +257,64 @@ int keel__rd_death(keel__rd *r, keel__death *d)
   }
   return KEEL_OK;
 }
+
+/* ---- HELLO, both ways ---- */
+
+void keel__wr_hello(keel_buf *b, const keel__hello *h, bool from_master)
+{
+  keel__wr_hdr(b, KEEL__M_HELLO, 0, 0);
+  keel__wr_u32(b, h->pid);
+  if (from_master) {
+    keel__wr_f64(b, h->timeout);
+  } else {
+    keel__wr_u32(b, (uint32_t)h->core);
+    keel__wr_str(b, h->host);
+  }
+  keel__wr_str(b, h->node);
+  keel__wr_finish(b, 0, 0);
+}
+
+int keel__rd_hello(keel__rd *r, keel__hello *h, bool from_master)
+{
+  *h = (keel__hello){.core = -1};
+  h->pid = keel__rd_u32(r);
+  if (from_master)
+    h->timeout = keel__rd_f64(r);
+  else {
+    h->core = (int32_t)keel__rd_u32(r);
+    h->host = keel__rd_str(r);
+  }
+  h->node = keel__rd_str(r);
+  if (!r->err && (h->pid == 0 || h->pid > INT32_MAX || h->core < -1 ||
+                  (from_master && !(h->timeout > 0 && h->timeout < 1e6))))
+    r->err = 1;
+  if (r->err) {
+    keel__hello_free(h);
+    return KEEL_EPROTO;
+  }
+  return KEEL_OK;
+}
+
+void keel__hello_free(keel__hello *h)
+{
+  free(h->host);
+  free(h->node);
+  h->host = h->node = NULL;
+}
+
+/* ---- one item of a map chunk's result ---- */
+
+void keel__wr_item(keel_buf *b, int32_t status, const void *p, size_t n)
+{
+  keel__wr_u32(b, (uint32_t)status);
+  keel__wr_bytes(b, p, n);
+}
+
+int keel__rd_item(keel__rd *r, int32_t *status, const void **p, uint32_t *n)
+{
+  *status = (int32_t)keel__rd_u32(r);
+  *p = keel__rd_bytes(r, n);
+  if (!r->err && *status > 0)
+    r->err = 1;
+  return r->err ? KEEL_EPROTO : KEEL_OK;
+}

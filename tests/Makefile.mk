@@ -70,4 +70,5 @@ TESTS += tests/multinode
 EXTRA_DIST += tests/multinode tests/netns-cluster
 
 include tests/unit.mk
+include tests/fuzz/Makefile.mk
 include tests/bench/Makefile.mk

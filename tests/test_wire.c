@@ -941,6 +941,103 @@ static void test_random_corruption(void)
     keel__buf_free(&orig[s]);
 }
 
+/* ---- HELLO, both ways, and map chunk items ---- */
+
+/* Decode the payload of a HELLO message built into b. */
+static int rd_hello_of(const keel_buf *b, size_t cut, keel__hello *h,
+                       bool from_master)
+{
+  keel__rd r;
+  keel__rd_init(&r, b->data + KEEL__WIRE_HDR, cut);
+  return keel__rd_hello(&r, h, from_master);
+}
+
+static void test_hello_round_trip(void)
+{
+  WATCHDOG(10);
+  keel__hello nanny = {4242, 3, 0, "node17", "boot pid:[1]"};
+  keel__hello master = {77, -1, 12.5, NULL, "boot pid:[2]"};
+  keel_buf b = {0}, c = {0};
+  keel__hello h;
+  keel__wr_hello(&b, &nanny, false);
+  CU_ASSERT_EQUAL_FATAL(rd_hello_of(&b, b.len - KEEL__WIRE_HDR, &h, false),
+                        KEEL_OK);
+  CU_ASSERT_EQUAL(h.pid, 4242);
+  CU_ASSERT_EQUAL(h.core, 3);
+  CU_ASSERT_STRING_EQUAL(h.host, "node17");
+  CU_ASSERT_STRING_EQUAL(h.node, "boot pid:[1]");
+  keel__hello_free(&h);
+  keel__wr_hello(&c, &master, true);
+  CU_ASSERT_EQUAL_FATAL(rd_hello_of(&c, c.len - KEEL__WIRE_HDR, &h, true),
+                        KEEL_OK);
+  CU_ASSERT_EQUAL(h.pid, 77);
+  CU_ASSERT_EQUAL(h.timeout, 12.5);
+  CU_ASSERT_PTR_NULL(h.host);
+  CU_ASSERT_STRING_EQUAL(h.node, "boot pid:[2]");
+  keel__hello_free(&h);
+  /* every truncation fails and leaves nothing to free */
+  for (size_t cut = 0; cut < b.len - KEEL__WIRE_HDR; cut++) {
+    CU_ASSERT_EQUAL(rd_hello_of(&b, cut, &h, false), KEEL_EPROTO);
+    CU_ASSERT_PTR_NULL(h.host);
+    CU_ASSERT_PTR_NULL(h.node);
+  }
+  for (size_t cut = 0; cut < c.len - KEEL__WIRE_HDR; cut++)
+    CU_ASSERT_EQUAL(rd_hello_of(&c, cut, &h, true), KEEL_EPROTO);
+  keel__buf_free(&b);
+  keel__buf_free(&c);
+}
+
+static void test_hello_hostile(void)
+{
+  WATCHDOG(10);
+  keel__hello bad_nanny[] = {{0, 0, 0, "h", "n"},
+                             {(uint32_t)INT32_MAX + 1u, 0, 0, "h", "n"},
+                             {5, -2, 0, "h", "n"}};
+  double bad_timeouts[] = {0, -1, 1e7, NAN, INFINITY};
+  for (size_t i = 0; i < sizeof bad_nanny / sizeof *bad_nanny; i++) {
+    keel_buf b = {0};
+    keel__hello h;
+    keel__wr_hello(&b, &bad_nanny[i], false);
+    CU_ASSERT_EQUAL(rd_hello_of(&b, b.len - KEEL__WIRE_HDR, &h, false),
+                    KEEL_EPROTO);
+    keel__buf_free(&b);
+  }
+  for (size_t i = 0; i < sizeof bad_timeouts / sizeof *bad_timeouts; i++) {
+    keel_buf b = {0};
+    keel__hello h, m = {9, -1, bad_timeouts[i], NULL, "n"};
+    keel__wr_hello(&b, &m, true);
+    CU_ASSERT_EQUAL(rd_hello_of(&b, b.len - KEEL__WIRE_HDR, &h, true),
+                    KEEL_EPROTO);
+    keel__buf_free(&b);
+  }
+}
+
+static void test_item_round_trip_and_hostile(void)
+{
+  WATCHDOG(10);
+  keel_buf b = {0};
+  keel__wr_item(&b, 0, "abc", 3);
+  keel__wr_item(&b, KEEL_ETASK, "why", 3);
+  keel__wr_item(&b, 5, "", 0); /* a status > 0 is no KEEL_E* */
+  keel__rd r;
+  int32_t status;
+  const void *p;
+  uint32_t n;
+  keel__rd_init(&r, b.data, b.len);
+  CU_ASSERT_EQUAL(keel__rd_item(&r, &status, &p, &n), KEEL_OK);
+  CU_ASSERT_EQUAL(status, 0);
+  CU_ASSERT_EQUAL(n, 3);
+  CU_ASSERT_EQUAL(memcmp(p, "abc", 3), 0);
+  CU_ASSERT_EQUAL(keel__rd_item(&r, &status, &p, &n), KEEL_OK);
+  CU_ASSERT_EQUAL(status, KEEL_ETASK);
+  CU_ASSERT_EQUAL(keel__rd_item(&r, &status, &p, &n), KEEL_EPROTO);
+  for (size_t cut = 0; cut < 11; cut++) { /* inside the first item */
+    keel__rd_init(&r, b.data, cut);
+    CU_ASSERT_EQUAL(keel__rd_item(&r, &status, &p, &n), KEEL_EPROTO);
+  }
+  keel__buf_free(&b);
+}
+
 int main(void)
 {
   static const tu_test tests[] = {
@@ -958,6 +1055,9 @@ int main(void)
       TU_TEST(test_open_hostile),
       TU_TEST(test_death_hostile),
       TU_TEST(test_random_corruption),
+      TU_TEST(test_hello_round_trip),
+      TU_TEST(test_hello_hostile),
+      TU_TEST(test_item_round_trip_and_hostile),
   };
   return tu_run("wire", tests, sizeof tests / sizeof *tests);
 }
