@@ -116,9 +116,11 @@ static ssize_t next_msg(size_t *consumed)
       if (in.len - *consumed >= KEEL__WIRE_HDR + (size_t)len)
         return (ssize_t)(KEEL__WIRE_HDR + len);
     }
-    memmove(in.data, in.data + *consumed, in.len - *consumed);
-    in.len -= *consumed;
-    *consumed = 0;
+    if (*consumed) { /* in.data is NULL before the first read */
+      memmove(in.data, in.data + *consumed, in.len - *consumed);
+      in.len -= *consumed;
+      *consumed = 0;
+    }
     if (keel__buf_reserve(&in, 65536))
       return -1;
     ssize_t n = recv(CHAN_FD, in.data + in.len, in.cap - in.len, 0);
