@@ -95,7 +95,9 @@ static void spawned_nanny(MPI_Comm parent)
   if (!plan) /* the master's Bcast cannot be met: give up this rank */
     _exit(1);
   MPI_Bcast(plan, size, MPI_INT, 0, comm);
-  become_nanny(&comm, plan[0] + rank - 1, plan[index + 1], local_size);
+  int global = plan[0] + rank - 1, core_index = plan[index + 1];
+  free(plan);
+  become_nanny(&comm, global, core_index, local_size);
 }
 
 static void at_exit_finalize(void)

@@ -171,7 +171,7 @@ int keel__rd_hello(keel__rd *r, keel__hello *h, bool from_master);
 void keel__hello_free(keel__hello *h);
 
 /* One item of a map chunk's result: i32 status (0 or a KEEL_E*), bytes
- * (the result, or the error message). */
+ * (the result, or the error message), zeros to a multiple of 8 bytes. */
 void keel__wr_item(keel_buf *b, int32_t status, const void *p, size_t n);
 int keel__rd_item(keel__rd *r, int32_t *status, const void **p, uint32_t *n);
 

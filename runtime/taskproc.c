@@ -162,6 +162,27 @@ static int run_chunk(keel_task_fn *fn, const keel__task *t, keel_buf *res)
   return 0;
 }
 
+/* The argument where user code may read any C type from it: the wire
+ * packs arguments at 4-byte offsets, and tasks cast them to structs. */
+static const void *aligned_arg(const keel__task *t)
+{
+  static keel_buf copy; /* realloc'd: aligned for max_align_t */
+  if ((uintptr_t)t->arg % _Alignof(max_align_t) == 0)
+    return t->arg;
+  keel__buf_reset(&copy);
+  return keel_buf_append(&copy, t->arg, t->arg_len) ? NULL : copy.data;
+}
+
+static int call(keel_task_fn *fn, const keel__task *t, keel_buf *res)
+{
+  keel__task at = *t;
+  if (!(at.arg = aligned_arg(t)))
+    return keel_fail(res, "out of memory aligning the task's argument");
+  if (t->item_size)
+    return run_chunk(fn, &at, res);
+  return normalise(fn(at.arg, at.arg_len, res), res);
+}
+
 static void run_task(const keel__task *t)
 {
   static keel_buf res;
@@ -178,10 +199,8 @@ static void run_task(const keel__task *t)
                     "task process (is it the same binary?)",
                     (unsigned long long)t->fn);
     status = KEEL_ENOTASK;
-  } else if (t->item_size) {
-    status = run_chunk(fn, t, &res);
   } else {
-    status = normalise(fn(t->arg, t->arg_len, &res), &res);
+    status = call(fn, t, &res);
   }
   if (res.len > RESULT_MAX) { /* it could not travel: fail it instead */
     size_t n = res.len;

@@ -304,16 +304,25 @@ void keel__hello_free(keel__hello *h)
 
 /* ---- one item of a map chunk's result ---- */
 
+/* Records are padded to 8 bytes from the start of the chunk's result, so
+ * that each item's bytes are 8-aligned in the (malloc'd) result. */
+#define ITEM_ALIGN 8
+
 void keel__wr_item(keel_buf *b, int32_t status, const void *p, size_t n)
 {
+  static const char zeros[ITEM_ALIGN];
   keel__wr_u32(b, (uint32_t)status);
   keel__wr_bytes(b, p, n);
+  if (b->len % ITEM_ALIGN)
+    keel_buf_append(b, zeros, ITEM_ALIGN - b->len % ITEM_ALIGN);
 }
 
 int keel__rd_item(keel__rd *r, int32_t *status, const void **p, uint32_t *n)
 {
   *status = (int32_t)keel__rd_u32(r);
   *p = keel__rd_bytes(r, n);
+  if (!r->err && r->pos % ITEM_ALIGN)
+    take(r, ITEM_ALIGN - r->pos % ITEM_ALIGN);
   if (!r->err && *status > 0)
     r->err = 1;
   return r->err ? KEEL_EPROTO : KEEL_OK;

@@ -12,7 +12,7 @@ tests_mpi_futures_CFLAGS = $(TEST_CFLAGS)
 tests_mpi_futures_LDADD = $(TEST_LIBS)
 
 TESTS += tests/mpi_futures
-EXTRA_DIST += tests/run-test
+EXTRA_DIST += tests/run-test tests/lsan.supp tests/tsan.supp
 
 check_PROGRAMS += tests/mpi_crash
 tests_mpi_crash_SOURCES = tests/mpi_crash.c tests/testutil.h tests/tasks.h

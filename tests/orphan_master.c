@@ -1,6 +1,7 @@
 /* orphan_master: a master that dies without keel_finalize(), for
  * tests/orphans.  It starts two long tasks, writes the pids of their task
- * processes and nannies to the file argv[2], then, as argv[1] says:
+ * processes and nannies to the file argv[2] and its own to argv[2].master,
+ * then, as argv[1] says:
  *   kill  SIGKILLs itself;
  *   exit  calls _exit(3) (no atexit handlers, no finalize);
  *   stop  SIGSTOPs itself: alive but silent, so the nannies must give it
@@ -56,6 +57,11 @@ int main(int argc, char **argv)
   for (int i = 0; i < 600 && lines_in(argv[2]) < 2; i++)
     sleep_s(0.05);
   if (lines_in(argv[2]) < 2)
+    return 2;
+  char path[300];
+  snprintf(path, sizeof path, "%s.master", argv[2]);
+  FILE *mf = fopen(path, "w");
+  if (!mf || fprintf(mf, "%d\n", (int)getpid()) < 0 || fclose(mf))
     return 2;
   printf("orphan_master: pid %d, dying by %s\n", (int)getpid(), argv[1]);
   fflush(stdout);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static int arg_int(const void *arg, size_t len)
@@ -72,10 +73,13 @@ static int t_pid(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(t_pid);
 
+/* A real segfault: a write to a page mapped without access (a NULL store
+ * would be caught by UBSan in a sanitizer build before the signal). */
 static int t_segv(const void *arg, size_t len, keel_buf *out)
 {
-  volatile int *p = (volatile int *)(uintptr_t)arg_int(arg, len);
-  *p = 1;
+  volatile int *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+                         -1, 0);
+  *p = arg_int(arg, len);
   return 0;
 }
 KEEL_REGISTER(t_segv);
@@ -175,6 +179,15 @@ static int t_count_runs(const void *arg, size_t len, keel_buf *out)
   return 0;
 }
 KEEL_REGISTER(t_count_runs);
+
+/* How far its argument is from max_align_t alignment (0 = aligned); in a
+ * map, each item's offset from 8-byte alignment. */
+static int t_misalign(const void *arg, size_t len, keel_buf *out)
+{
+  long long off = (long long)((uintptr_t)arg % (len == 8 ? 8 : 16));
+  return keel_buf_append(out, &off, sizeof off);
+}
+KEEL_REGISTER(t_misalign);
 
 #ifdef KEEL_TESTUTIL_H
 /* main() of an integration test: workers serve inside keel_init(); the
