@@ -162,21 +162,26 @@ static int run_chunk(keel_task_fn *fn, const keel__task *t, keel_buf *res)
   return 0;
 }
 
-/* The argument where user code may read any C type from it: the wire
- * packs arguments at 4-byte offsets, and tasks cast them to structs. */
-static const void *aligned_arg(const keel__task *t)
+/* Bytes where user code may read any C type from them: the wire packs
+ * arguments at 4-byte offsets, and tasks cast them to structs.  Returns p
+ * itself when it is aligned, an empty aligned object for n = 0, else a copy
+ * in *copy, or NULL when that cannot be allocated. */
+static const void *aligned(const void *p, size_t n, keel_buf *copy)
 {
-  static keel_buf copy; /* realloc'd: aligned for max_align_t */
-  if ((uintptr_t)t->arg % _Alignof(max_align_t) == 0)
-    return t->arg;
-  keel__buf_reset(&copy);
-  return keel_buf_append(&copy, t->arg, t->arg_len) ? NULL : copy.data;
+  static const max_align_t empty;
+  if (n == 0)
+    return &empty;
+  if ((uintptr_t)p % _Alignof(max_align_t) == 0)
+    return p; /* realloc'd keel_buf memory below is aligned the same way */
+  keel__buf_reset(copy);
+  return keel_buf_append(copy, p, n) ? NULL : copy->data;
 }
 
 static int call(keel_task_fn *fn, const keel__task *t, keel_buf *res)
 {
+  static keel_buf copy;
   keel__task at = *t;
-  if (!(at.arg = aligned_arg(t)))
+  if (!(at.arg = aligned(t->arg, t->arg_len, &copy)))
     return keel_fail(res, "out of memory aligning the task's argument");
   if (t->item_size)
     return run_chunk(fn, &at, res);
@@ -247,8 +252,14 @@ static void initialise(const char *m, const keel__hdr *h)
   if (o.init_fn && !init)
     rc = keel_fail(&b, "initializer %016llx is not registered in the task "
                    "process", (unsigned long long)o.init_fn);
-  else if (init)
-    rc = normalise(init(o.initarg, o.initarg_len, &b), &b);
+  else if (init) {
+    keel_buf copy = {0};
+    const void *arg = aligned(o.initarg, o.initarg_len, &copy);
+    rc = arg ? normalise(init(arg, o.initarg_len, &b), &b)
+             : keel_fail(&b, "out of memory aligning the initializer's "
+                             "argument");
+    keel__buf_free(&copy);
+  }
   if (rc) {
     keel_buf msg = {0};
     keel__wr_hdr(&msg, KEEL__M_INITFAIL, 0, 0);
