@@ -1,6 +1,7 @@
 /* keelrun: start a keel program with N workers plus the master.
  *
- * Program mode builds an Open MPI mpirun command line and execs it last:
+ * Program mode builds an Open MPI mpirun command line and runs it last
+ * (relay.c, which also brings back the master's exit status):
  * recovery enabled (a lost rank does not abort the job), mpirun's own
  * binding off (keel binds each worker with hwloc), oversubscription allowed
  * with a one-line warning when N + 1 exceeds the slots, the allocation used
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include <hwloc.h>
+
+#include "relay.h"
 
 #define MAX_ARGS 256
 
@@ -212,6 +215,11 @@ int main(int argc, char **argv)
   setenv("KEEL_BIND", bind, 1);
   add(&a, "-x");
   add(&a, "KEEL_BIND");
+  char token[64]; /* the master reports its exit status with it (relay.c) */
+  keelrun_token(token, sizeof token);
+  setenv("KEEL_STATUS_TOKEN", token, 1);
+  add(&a, "-x");
+  add(&a, "KEEL_STATUS_TOKEN");
   if (report) {
     setenv("KEEL_REPORT_BINDINGS", "1", 1);
     add(&a, "-x");
@@ -233,7 +241,9 @@ int main(int argc, char **argv)
       printf("%s%s", a.v[i], i + 1 < a.n ? " " : "\n");
     return 0;
   }
-  execvp(mpirun, (char *const *)a.v);
-  fprintf(stderr, "keelrun: cannot run %s: %s\n", mpirun, strerror(errno));
-  return 127;
+  int rc = keelrun_run(a.v, token);
+  if (rc < 0)
+    fprintf(stderr, "keelrun: cannot start %s: %s\n", mpirun,
+            strerror(errno));
+  return rc < 0 ? 127 : rc;
 }

@@ -100,6 +100,20 @@ static void spawned_nanny(MPI_Comm parent)
   become_nanny(&comm, global, core_index, local_size);
 }
 
+/* Under keelrun: say how the master ends.  mpirun started with recovery
+ * exits 0 whatever its ranks return, so keelrun picks this line out of the
+ * job's stderr to exit with the program's status (launcher/relay.c). */
+static void report_exit_status(int status, void *unused)
+{
+  (void)unused;
+  const char *token = getenv("KEEL_STATUS_TOKEN");
+  char line[160];
+  int n = snprintf(line, sizeof line, "%s %d\n", token ? token : "",
+                   status);
+  if (token && n > 0 && n < (int)sizeof line && write(2, line, (size_t)n))
+    return;
+}
+
 static void at_exit_finalize(void)
 {
   if (keel__role == KEEL__ROLE_MASTER && !finalized)
@@ -138,6 +152,7 @@ int keel_init(int *argc, char ***argv)
     keel__bind_master(local_size - 1);
   if ((rc = keel__master_start(&comm)))
     return rc;
+  on_exit(report_exit_status, NULL); /* runs after at_exit_finalize */
   atexit(at_exit_finalize);
   return KEEL_OK;
 }

@@ -6,7 +6,8 @@
  *   exit  calls _exit(3) (no atexit handlers, no finalize);
  *   stop  SIGSTOPs itself: alive but silent, so the nannies must give it
  *         up after KEEL_HEARTBEAT_TIMEOUT (2 s here).
- * The script then checks with the process table that nothing outlives it. */
+ * The script then checks with the process table that nothing outlives it.
+ * `orphan_master return N` ends cleanly with status N (tests/keelrun-cli). */
 #include "tasks.h"
 
 #include <errno.h>
@@ -43,8 +44,11 @@ int main(int argc, char **argv)
   setenv("KEEL_HEARTBEAT_TIMEOUT", "2", 1);
   if (keel_init(&argc, &argv))
     return 2;
+  if (argc == 3 && !strcmp(argv[1], "return")) /* a clean end, status N */
+    return keel_finalize() ? 2 : atoi(argv[2]);
   if (argc != 3) {
-    fprintf(stderr, "usage: orphan_master kill|exit|stop PIDFILE\n");
+    fprintf(stderr, "usage: orphan_master kill|exit|stop PIDFILE | "
+            "return N\n");
     return 2;
   }
   keel_executor *ex;
