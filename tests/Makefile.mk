@@ -48,6 +48,26 @@ TESTS += tests/mpi_placement tests/mpi_rankloss tests/spawn_workers
 TESTS += tests/spawned-examples
 EXTRA_DIST += tests/spawned-examples
 
+# Tasks hostile to their own process: closed fds, garbage output,
+# leftover children (even in their own session), a blocked SIGTERM.
+check_PROGRAMS += tests/mpi_hostile
+tests_mpi_hostile_SOURCES = tests/mpi_hostile.c tests/testutil.h tests/tasks.h
+tests_mpi_hostile_CFLAGS = $(TEST_CFLAGS)
+tests_mpi_hostile_LDADD = $(TEST_LIBS)
+TESTS += tests/mpi_hostile
+
+# Soak: tasks crashing 1 % of the time under RETRY and FAIL_TASK; make
+# check runs a short form, make soak 1,000,000 tasks per policy.
+check_PROGRAMS += tests/soak_tasks
+tests_soak_tasks_SOURCES = tests/soak.c tests/testutil.h tests/tasks.h
+tests_soak_tasks_CFLAGS = $(TEST_CFLAGS)
+tests_soak_tasks_LDADD = $(TEST_LIBS)
+TESTS += tests/soak
+EXTRA_DIST += tests/soak
+soak: tests/soak_tasks launcher/keelrun
+	KEEL_SOAK_TASKS=1000000 KEELRUN=launcher/keelrun $(top_srcdir)/tests/soak
+.PHONY: soak
+
 # keelrun's command line: errors, --help, the mpirun it builds, bindings.
 TESTS += tests/keelrun-cli
 EXTRA_DIST += tests/keelrun-cli
