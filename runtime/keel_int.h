@@ -362,6 +362,12 @@ int keel__pidfd_if_local(int pid, const char *node);
 bool keel__pidfd_dead(int fd); /* the process is gone */
 bool keel__pidfd_kill(int fd); /* SIGKILL it; false if that failed */
 
+/* strays.c: children that tasks leave behind.  The nanny becomes a child
+ * subreaper; keel__strays_kill() kills and reaps every child of the nanny
+ * that is not one of the task processes in keep. */
+void keel__strays_init(void);
+void keel__strays_kill(const pid_t *keep, int nkeep);
+
 /* Environment variables between a nanny and its task process. */
 #define KEEL__ENV_ROLE "KEEL_ROLE"
 #define KEEL__ENV_NANNY "KEEL_TASK_NANNY"
@@ -378,6 +384,9 @@ enum { KEEL__P_START = 0, KEEL__P_INIT = 1, KEEL__P_READY = 2 };
 
 /* Exit status of a task process whose initializer failed. */
 #define KEEL__INITFAIL_STATUS 113
+/* Exit status of a task process that could not write a result: its task
+ * closed or broke the channel to the nanny. */
+#define KEEL__CHANLOST_STATUS 114
 
 #endif /* KEEL_INT_H */
 

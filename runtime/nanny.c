@@ -409,9 +409,12 @@ static void report_init_failure(slot *s, int sig, int status)
   q_clear(s);
 }
 
-static char *death_text(const slot *s)
+static char *death_text(const slot *s, int sig, int code)
 {
   const child *c = &s->c;
+  if (!c->kill_cause && !sig && code == KEEL__CHANLOST_STATUS)
+    return strdup("the task closed or broke its channel to the nanny (fd "
+                  "3), so its result could not be delivered");
   if (c->kill_cause == KEEL__C_MEMORY)
     return keel__strdup_printf("memory_limit of %llu bytes exceeded (RSS "
                                "%zu bytes)",
@@ -422,9 +425,22 @@ static char *death_text(const slot *s)
   return NULL;
 }
 
+/* A task process has ended: what it left behind goes too. */
+static void kill_leftovers(pid_t gone)
+{
+  pid_t keep[MAX_SLOTS];
+  int n = 0;
+  kill(-gone, SIGKILL); /* its group outlives it while members remain */
+  for (int i = 0; i < MAX_SLOTS; i++)
+    if (slots[i] && slots[i]->c.pid && slots[i]->c.pid != gone)
+      keep[n++] = slots[i]->c.pid;
+  keel__strays_kill(keep, n);
+}
+
 static void on_exit_status(slot *s, int status)
 {
   child *c = &s->c;
+  kill_leftovers(c->pid);
   int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   read_child(s); /* results written before it died still count */
@@ -439,7 +455,7 @@ static void on_exit_status(slot *s, int status)
   } else {
     size_t i = running ? q_find(s, running) : (size_t)-1;
     if (i != (size_t)-1) {
-      char *text = death_text(s);
+      char *text = death_text(s, sig, code);
       int cause = c->kill_cause ? c->kill_cause : KEEL__C_CRASH;
       report(s, running, cause, sig, sig ? -1 : code, text, c->bt.data);
       free(text);
@@ -563,6 +579,7 @@ static void close_slot(slot *s)
     kill(-s->c.pid, SIGKILL);
     kill(s->c.pid, SIGKILL);
     waitpid(s->c.pid, NULL, 0);
+    kill_leftovers(s->c.pid);
   }
   child_reset(&s->c);
   q_clear(s);
@@ -771,6 +788,7 @@ void keel__nanny_main(void *commp)
   comm = *(MPI_Comm *)commp;
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
   signal(SIGPIPE, SIG_IGN);
+  keel__strays_init();
   last_heard = keel__now();
   hello();
   keel__backoff_reset(&bo);

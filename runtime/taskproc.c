@@ -8,12 +8,15 @@
  * so the nanny sees the real cause. */
 #include "keel_int.h"
 
+#include <errno.h>
 #include <execinfo.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,15 +30,29 @@ static keel_buf out;        /* the RESULTS message being written */
 static const char *volatile current_name; /* registered name of the task */
 static keel_buf in;
 
-static void write_all(int fd, const char *p, size_t n)
+static bool write_all(int fd, const char *p, size_t n)
 {
   while (n) {
     ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR)
+      continue;
     if (k <= 0)
-      return;
+      return false;
     p += k;
     n -= (size_t)k;
   }
+  return true;
+}
+
+static struct stat chan_st; /* fd 3 as the nanny gave it */
+
+/* fd 3 is still the socket from the nanny: a task may have closed it and
+ * opened something else that took its number. */
+static bool channel_intact(void)
+{
+  struct stat st;
+  return fstat(CHAN_FD, &st) == 0 && st.st_ino == chan_st.st_ino &&
+         st.st_dev == chan_st.st_dev;
 }
 
 /* One task's result, at once: a result held back would be lost, and its
@@ -46,7 +63,11 @@ static void send_result(const keel__result *r)
   keel__wr_hdr(&out, KEEL__M_RESULTS, 0, 0);
   keel__wr_result(&out, r);
   keel__wr_finish(&out, 0, 1);
-  write_all(CHAN_FD, out.data, out.len);
+  /* The task closed (or broke, or replaced) the channel: its result cannot
+   * reach the nanny.  End while the task is still the current one, so that
+   * the nanny blames it and says why, rather than run it again. */
+  if (!channel_intact() || !write_all(CHAN_FD, out.data, out.len))
+    _exit(KEEL__CHANLOST_STATUS);
 }
 
 static void put_num(char *buf, size_t *n, unsigned long long v)
@@ -284,6 +305,8 @@ static void attach_to_nanny(void)
   if (shm == MAP_FAILED)
     _exit(1);
   close(SHM_FD);
+  if (fstat(CHAN_FD, &chan_st))
+    _exit(1);
   unsetenv(KEEL__ENV_ROLE);
   unsetenv(KEEL__ENV_NANNY);
 }

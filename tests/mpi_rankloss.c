@@ -54,10 +54,28 @@ static void test_nanny_killed(void)
   WATCHDOG(60);
   keel_executor *ex = make(KEEL_ON_CRASH_FAIL_TASK);
   CU_ASSERT_EQUAL(keel_executor_workers(ex), 2);
-  keel_future *rest[10], *killer = submit_int(ex, t_kill_nanny, 0);
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/keel-rankloss-%d", (int)getpid());
+  keel_future *rest[10], *killer = NULL;
+  CU_ASSERT_EQUAL_FATAL(keel_submit(ex, t_kill_nanny, path, strlen(path),
+                                    &killer), KEEL_OK);
   for (int i = 0; i < 10; i++)
     rest[i] = submit_int(ex, t_sleep_ms, 30);
   check_lost(killer, KEEL_EWORKER, 1.0);
+  /* its task process died with its nanny (PDEATHSIG), at once */
+  FILE *f = fopen(path, "r");
+  int pid = 0;
+  CU_ASSERT_PTR_NOT_NULL(f);
+  if (f && fscanf(f, "%d", &pid) != 1)
+    pid = 0;
+  if (f)
+    fclose(f);
+  unlink(path);
+  CU_ASSERT(pid > 0);
+  double t0 = tu_now();
+  while (pid > 0 && pid_running(pid) && tu_now() - t0 < 1.0)
+    sleep_s(0.005);
+  CU_ASSERT(pid > 0 && !pid_running(pid));
   CU_ASSERT_EQUAL(keel_wait(rest, 10, KEEL_ALL_COMPLETED, 30, NULL),
                   KEEL_OK);
   for (int i = 0; i < 10; i++) {

@@ -40,9 +40,17 @@ static int t_where(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(t_where);
 
-/* Kills its own nanny, standing in for a lost node. */
+/* Kills its own nanny, standing in for a lost node; first writes its own
+ * pid to the file named by arg, if any. */
 static int t_kill_nanny(const void *arg, size_t len, keel_buf *out)
 {
+  char path[128];
+  snprintf(path, sizeof path, "%.*s", (int)len, (const char *)arg);
+  FILE *f = len > sizeof(int) ? fopen(path, "w") : NULL;
+  if (f) {
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+  }
   kill(getppid(), SIGKILL);
   sleep_s(10); /* PDEATHSIG ends the task process meanwhile */
   return 0;

@@ -6,6 +6,7 @@
 #include <keel.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -188,6 +189,22 @@ static int t_misalign(const void *arg, size_t len, keel_buf *out)
   return keel_buf_append(out, &off, sizeof off);
 }
 KEEL_REGISTER(t_misalign);
+
+/* Is pid running?  A zombie is not: when its parent died, whoever
+ * adopted it (pid 1 in a container) may never reap it. */
+static inline bool pid_running(int pid)
+{
+  char path[64], buf[256];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return false;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *end = strrchr(buf, ')');
+  return end && end[1] == ' ' && end[2] != 'Z' && end[2] != 'X';
+}
 
 #ifdef KEEL_TESTUTIL_H
 /* main() of an integration test: workers serve inside keel_init(); the

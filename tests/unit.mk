@@ -5,36 +5,30 @@ UNIT_LIBS = runtime/libkeel-core.la $(CUNIT_LIBS)
 
 check_PROGRAMS += tests/test_buf
 tests_test_buf_SOURCES = tests/test_buf.c tests/testutil.h
-tests_test_buf_CFLAGS = $(TEST_CFLAGS)
 tests_test_buf_LDADD = $(UNIT_LIBS)
 TESTS += tests/test_buf
 
 check_PROGRAMS += tests/test_registry
 tests_test_registry_SOURCES = tests/test_registry.c tests/testutil.h
-tests_test_registry_CFLAGS = $(TEST_CFLAGS)
 tests_test_registry_LDADD = $(UNIT_LIBS)
 TESTS += tests/test_registry
 
 check_PROGRAMS += tests/test_wire
 tests_test_wire_SOURCES = tests/test_wire.c tests/testutil.h
-tests_test_wire_CFLAGS = $(TEST_CFLAGS)
 tests_test_wire_LDADD = $(UNIT_LIBS)
 TESTS += tests/test_wire
 
 check_PROGRAMS += tests/test_future
 tests_test_future_SOURCES = tests/test_future.c tests/testutil.h
-tests_test_future_CFLAGS = $(TEST_CFLAGS)
 tests_test_future_LDADD = $(UNIT_LIBS)
 TESTS += tests/test_future
 
 check_PROGRAMS += tests/test_completion
 tests_test_completion_SOURCES = tests/test_completion.c tests/testutil.h
-tests_test_completion_CFLAGS = $(TEST_CFLAGS)
 tests_test_completion_LDADD = $(UNIT_LIBS)
 TESTS += tests/test_completion
 
 check_PROGRAMS += tests/test_error
 tests_test_error_SOURCES = tests/test_error.c tests/testutil.h
-tests_test_error_CFLAGS = $(TEST_CFLAGS)
 tests_test_error_LDADD = $(UNIT_LIBS)
 TESTS += tests/test_error

@@ -4,7 +4,7 @@
 # make check replays the corpus through the same target (fuzz_replay).
 check_PROGRAMS += tests/fuzz/fuzz_replay
 tests_fuzz_fuzz_replay_SOURCES = tests/fuzz/fuzz_replay.c tests/fuzz/fuzz_wire.c
-tests_fuzz_fuzz_replay_CFLAGS = $(TEST_CFLAGS) \
+tests_fuzz_fuzz_replay_CFLAGS = $(AM_CFLAGS) \
 	-DCORPUS_DIR='"$(abs_top_srcdir)/tests/fuzz/corpus"'
 tests_fuzz_fuzz_replay_LDADD = $(UNIT_LIBS)
 TESTS += tests/fuzz/fuzz_replay
