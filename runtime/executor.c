@@ -195,7 +195,7 @@ int keel_executor_resize(keel_executor *ex, int max_workers)
     return KEEL_EINVAL;
   int rc = KEEL_OK;
   pthread_mutex_lock(&keel__rt.lock);
-  if (ex->shutdown)
+  if (ex->shutdown || keel__rt.stopping) /* or after keel_finalize() */
     rc = KEEL_ESHUTDOWN;
   else if (atomic_load(&ex->state) == KEEL__X_BROKEN)
     rc = KEEL_EBROKEN;

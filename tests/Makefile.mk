@@ -47,6 +47,11 @@ check_PROGRAMS += tests/mpi_hostile
 tests_mpi_hostile_SOURCES = tests/mpi_hostile.c $(TESTS_SHARED)
 TESTS += tests/mpi_hostile
 
+# Bad input at the API: NULLs, overflowing sizes, calls after finalize.
+check_PROGRAMS += tests/mpi_misuse
+tests_mpi_misuse_SOURCES = tests/mpi_misuse.c $(TESTS_SHARED)
+TESTS += tests/mpi_misuse
+
 # Soak: tasks crashing 1 % of the time under RETRY and FAIL_TASK; make
 # check runs a short form, make soak 1,000,000 tasks per policy.
 check_PROGRAMS += tests/soak_tasks

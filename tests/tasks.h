@@ -209,7 +209,7 @@ static inline bool pid_running(int pid)
 #ifdef KEEL_TESTUTIL_H
 /* main() of an integration test: workers serve inside keel_init(); the
  * master runs the suite, then finalises under a watchdog. */
-static int tu_keel_main(int *argc, char ***argv, const char *suite,
+static inline int tu_keel_main(int *argc, char ***argv, const char *suite,
                         const tu_test *tests, size_t n)
 {
   int rc = keel_init(argc, argv);
