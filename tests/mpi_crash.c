@@ -9,25 +9,6 @@
 
 #define REPORT_WITHIN 5.0 /* seconds from submit to the failed future */
 
-static keel_executor *make(int on_crash, double timeout, size_t mem)
-{
-  keel_options o;
-  keel_executor *ex = NULL;
-  keel_options_init(&o);
-  o.on_crash = on_crash;
-  o.task_timeout = timeout;
-  o.memory_limit = mem;
-  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
-  return ex;
-}
-
-static keel_future *submit_int(keel_executor *ex, keel_task_fn *fn, int x)
-{
-  keel_future *f = NULL;
-  CU_ASSERT_EQUAL_FATAL(keel_submit(ex, fn, &x, sizeof x, &f), KEEL_OK);
-  return f;
-}
-
 /* After a task failed alone, ex still runs fn(x) within timeout seconds;
  * then shut it down, waiting. */
 static void serves_then_shut(keel_executor *ex, keel_task_fn *fn, int x,
@@ -42,7 +23,7 @@ static void serves_then_shut(keel_executor *ex, keel_task_fn *fn, int x,
 /* Run fn on a fresh BREAK executor and check the report. */
 static void check_death(keel_task_fn *fn, int sig, int status, bool has_bt)
 {
-  keel_executor *ex = make(KEEL_ON_CRASH_BREAK, 0, 0);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_BREAK, 0, 0);
   double t0 = tu_now();
   keel_future *f = submit_int(ex, fn, 0);
   int rc = keel_future_result(f, 30, NULL, NULL);
@@ -106,7 +87,7 @@ static void test_crash_among_40_pending(void)
   WATCHDOG(60);
   enum { N = 40 };
   keel_future *fs[N];
-  keel_executor *ex = make(KEEL_ON_CRASH_BREAK, 0, 0);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_BREAK, 0, 0);
   for (int i = 0; i < N; i++)
     fs[i] = i == 5 ? submit_int(ex, t_segv, 0) : submit_int(ex, t_sleep_ms, 20);
   CU_ASSERT_EQUAL(keel_wait(fs, N, KEEL_ALL_COMPLETED, 20, NULL), KEEL_OK);
@@ -158,7 +139,7 @@ static void test_reusable_comes_back(void)
 static void test_deadline(void)
 {
   WATCHDOG(30);
-  keel_executor *ex = make(KEEL_ON_CRASH_BREAK, 0.3, 0);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_BREAK, 0.3, 0);
   double t0 = tu_now();
   keel_future *f = submit_int(ex, t_sleep_ms, 10000);
   CU_ASSERT_EQUAL(keel_future_result(f, 20, NULL, NULL), KEEL_EDEADLINE);
@@ -179,7 +160,7 @@ static void check_survivors(int policy)
 {
   enum { N = 30 };
   keel_future *fs[N];
-  keel_executor *ex = make(policy, 0, 0);
+  keel_executor *ex = make_executor(policy, 0, 0);
   char marker[64];
   snprintf(marker, sizeof marker, "/tmp/keel-crash-once-%d-%d", getpid(),
            policy);
@@ -237,7 +218,7 @@ static void test_retry_gives_up(void)
 static void test_memory_limit(void)
 {
   WATCHDOG(60);
-  keel_executor *ex = make(KEEL_ON_CRASH_FAIL_TASK, 0, 64u << 20);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_FAIL_TASK, 0, 64u << 20);
   keel_future *f = submit_int(ex, t_alloc_mib, 1024);
   CU_ASSERT_EQUAL(keel_future_result(f, 30, NULL, NULL), KEEL_EWORKER);
   const keel_error *e = keel_future_error(f);
@@ -319,7 +300,7 @@ static void test_idle_timeout(void)
 static void test_stuck_task_shutdown_nowait(void)
 {
   WATCHDOG(30);
-  keel_executor *ex = make(KEEL_ON_CRASH_BREAK, 0, 0);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_BREAK, 0, 0);
   keel_future *f = submit_int(ex, t_sleep_ms, 3000);
   sleep_s(0.1);
   double t0 = tu_now();
@@ -332,7 +313,7 @@ static void test_stuck_task_shutdown_nowait(void)
 static void test_task_process_sends_garbage(void)
 {
   WATCHDOG(30);
-  keel_executor *ex = make(KEEL_ON_CRASH_FAIL_TASK, 0, 0);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_FAIL_TASK, 0, 0);
   keel_future *f = submit_int(ex, t_garbage, 0);
   CU_ASSERT_EQUAL(keel_future_result(f, 20, NULL, NULL), KEEL_EWORKER);
   const keel_error *e = keel_future_error(f);

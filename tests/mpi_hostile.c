@@ -10,17 +10,6 @@
 
 static char pidfile[64];
 
-static keel_executor *make(double timeout)
-{
-  keel_options o;
-  keel_executor *ex = NULL;
-  keel_options_init(&o);
-  o.on_crash = KEEL_ON_CRASH_FAIL_TASK;
-  o.task_timeout = timeout;
-  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
-  return ex;
-}
-
 static int run_arg(keel_executor *ex, keel_task_fn *fn, const void *arg,
                    size_t n, const void **d, size_t *len)
 {
@@ -128,7 +117,7 @@ static bool gone_within(pid_t pid, double s)
 static void test_task_closing_every_fd(void)
 {
   WATCHDOG(60);
-  keel_executor *ex = make(0);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_FAIL_TASK, 0, 0);
   const void *d;
   size_t len;
   int rc = run(ex, t_close_all_fds, 0, &d, &len);
@@ -154,7 +143,7 @@ static void test_task_closing_every_fd(void)
 static void test_garbage_on_stdout_and_stderr(void)
 {
   WATCHDOG(60);
-  keel_executor *ex = make(0);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_FAIL_TASK, 0, 0);
   const void *d;
   size_t len;
   for (int i = 0; i < 3; i++) {
@@ -214,7 +203,7 @@ static void test_leftover_in_own_session_dies_too(void)
 static void test_leftover_dies_at_shutdown(void)
 {
   WATCHDOG(60);
-  keel_executor *ex = make(0);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_FAIL_TASK, 0, 0);
   CU_ASSERT_EQUAL_FATAL(leave_child(ex, 1), KEEL_OK);
   pid_t child = recorded_child();
   CU_ASSERT_FATAL(child > 0);
@@ -227,7 +216,7 @@ static void test_leftover_dies_at_shutdown(void)
 static void test_blocked_sigterm_still_meets_deadline(void)
 {
   WATCHDOG(60);
-  keel_executor *ex = make(0.5);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_FAIL_TASK, 0.5, 0);
   const void *d;
   size_t len;
   double t0 = tu_now();

@@ -9,23 +9,6 @@
 
 static char host[256];
 
-static keel_executor *make(int on_crash)
-{
-  keel_options o;
-  keel_executor *ex = NULL;
-  keel_options_init(&o);
-  o.on_crash = on_crash;
-  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
-  return ex;
-}
-
-static keel_future *submit_int(keel_executor *ex, keel_task_fn *fn, int x)
-{
-  keel_future *f = NULL;
-  CU_ASSERT_EQUAL_FATAL(keel_submit(ex, fn, &x, sizeof x, &f), KEEL_OK);
-  return f;
-}
-
 /* The failed future names the lost rank and its host. */
 static void check_lost(keel_future *f, int code, double within)
 {
@@ -52,7 +35,7 @@ static void check_lost(keel_future *f, int code, double within)
 static void test_nanny_killed(void)
 {
   WATCHDOG(60);
-  keel_executor *ex = make(KEEL_ON_CRASH_FAIL_TASK);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_FAIL_TASK, 0, 0);
   CU_ASSERT_EQUAL(keel_executor_workers(ex), 2);
   char path[64];
   snprintf(path, sizeof path, "/tmp/keel-rankloss-%d", (int)getpid());
@@ -93,7 +76,7 @@ static void test_nanny_killed(void)
 static void test_last_nanny_hangs(void)
 {
   WATCHDOG(60);
-  keel_executor *ex = make(KEEL_ON_CRASH_BREAK);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_BREAK, 0, 0);
   keel_future *rest[5], *stopper = submit_int(ex, t_stop_nanny, 0);
   for (int i = 0; i < 5; i++)
     rest[i] = submit_int(ex, t_sleep_ms, 10);

@@ -207,6 +207,30 @@ static inline bool pid_running(int pid)
 }
 
 #ifdef KEEL_TESTUTIL_H
+/* An executor with the given crash policy, task_timeout and memory_limit
+ * (0: none), every worker; fails the test if it cannot be made. */
+static inline keel_executor *make_executor(int on_crash, double timeout,
+                                           size_t mem)
+{
+  keel_options o;
+  keel_executor *ex = NULL;
+  keel_options_init(&o);
+  o.on_crash = on_crash;
+  o.task_timeout = timeout;
+  o.memory_limit = mem;
+  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
+  return ex;
+}
+
+/* Submit fn(x) for an int x; fails the test if it cannot be. */
+static inline keel_future *submit_int(keel_executor *ex, keel_task_fn *fn,
+                                      int x)
+{
+  keel_future *f = NULL;
+  CU_ASSERT_EQUAL_FATAL(keel_submit(ex, fn, &x, sizeof x, &f), KEEL_OK);
+  return f;
+}
+
 /* main() of an integration test: workers serve inside keel_init(); the
  * master runs the suite, then finalises under a watchdog. */
 static inline int tu_keel_main(int *argc, char ***argv, const char *suite,
