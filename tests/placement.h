@@ -66,6 +66,28 @@ static int t_stop_nanny(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(t_stop_nanny);
 
+/* f fails with code within `within` seconds, naming the lost rank and its
+ * host; prints how long it took. */
+static inline void check_lost(keel_future *f, int code, double within,
+                              const char *host)
+{
+  double t0 = tu_now();
+  CU_ASSERT_EQUAL(keel_future_result(f, 60, NULL, NULL), code);
+  double took = tu_now() - t0;
+  CU_ASSERT(took < within);
+  const keel_error *ep = keel_future_error(f);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ep);
+  keel_error e = *ep;
+  CU_ASSERT_EQUAL(e.code, code);
+  CU_ASSERT(e.rank >= 1);
+  CU_ASSERT_STRING_EQUAL(e.host ? e.host : "", host);
+  CU_ASSERT_PTR_NOT_NULL(e.message);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.message ? e.message : "", "rank"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.message ? e.message : "", host));
+  printf("\n  %s after %.1f ms: %s\n", keel_err_name(code), took * 1e3,
+         e.message ? e.message : "");
+}
+
 /* Run 3n tasks of 150 ms on ex and collect the distinct task processes
  * they ran in (at most max); returns how many. */
 static inline int gather_where(keel_executor *ex, int n, where *out, int max)
