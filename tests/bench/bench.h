@@ -22,7 +22,7 @@ static double now(void)
 }
 
 /* Write now() to the file named by arg, then SIGKILL `victim`. */
-static int note_and_kill(const void *arg, size_t len, keel_buf *out,
+static inline int note_and_kill(const void *arg, size_t len, keel_buf *out,
                          pid_t victim)
 {
   char path[256];
@@ -57,7 +57,7 @@ static double median(double *v, int n)
 
 /* Submit fn(path), which notes the time and kills something: seconds from
  * then to the failed future, or < 0 on error. */
-static double time_kill(keel_executor *ex, keel_task_fn *fn, const char *path)
+static inline double time_kill(keel_executor *ex, keel_task_fn *fn, const char *path)
 {
   keel_future *f;
   double t_kill = 0;
@@ -75,7 +75,7 @@ static double time_kill(keel_executor *ex, keel_task_fn *fn, const char *path)
   return t_kill < 0 ? -1 : t_done - t_kill;
 }
 
-static void print_figure(const char *what, double *v, int n)
+static inline void print_figure(const char *what, double *v, int n)
 {
   double m = median(v, n); /* sorts */
   printf("%s: median %.2f ms of %d (min %.2f, max %.2f)\n", what, m * 1e3, n,

@@ -1,0 +1,122 @@
+/* throughput: the speed figures of issue 4, keel's side, on this machine
+ * with the workers keelrun gives (make bench: 2).  Medians of RUNS:
+ *   submit   100,000 empty tasks, one future each, then every result;
+ *   map      1,000,000 8-byte items, automatic chunks;
+ *   latency  one task at a time, submit -> result (median of 2,000);
+ *   parallel 2,000 tasks of 1 ms CPU each: efficiency against workers x
+ *            wall time. */
+#include "bench.h"
+
+#include <stdint.h>
+
+#undef RUNS
+#define RUNS 5 /* each run is seconds long */
+
+static int empty(const void *arg, size_t len, keel_buf *out)
+{
+  return 0;
+}
+KEEL_REGISTER(empty);
+
+static int twice(const void *arg, size_t len, keel_buf *out)
+{
+  uint64_t x;
+  memcpy(&x, arg, sizeof x);
+  x *= 2;
+  return keel_buf_append(out, &x, sizeof x);
+}
+KEEL_REGISTER(twice);
+
+/* 1 ms of CPU: spin on the thread's CPU clock. */
+static int spin_1ms(const void *arg, size_t len, keel_buf *out)
+{
+  struct timespec a, b;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+  do
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+  while ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec) < 1e6);
+  return 0;
+}
+KEEL_REGISTER(spin_1ms);
+
+/* Submit n tasks of fn, then wait for all: seconds, < 0 on error. */
+static double batch(keel_executor *ex, keel_task_fn *fn, size_t n)
+{
+  keel_future **fs = malloc(n * sizeof *fs);
+  double t0 = now();
+  for (size_t i = 0; i < n; i++)
+    if (keel_submit(ex, fn, NULL, 0, &fs[i]))
+      return -1;
+  int bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    bad |= keel_future_result(fs[i], 120, NULL, NULL) != KEEL_OK;
+    keel_future_release(fs[i]);
+  }
+  double t = now() - t0;
+  free(fs);
+  return bad ? -1 : t;
+}
+
+static double map_run(keel_executor *ex, const uint64_t *items, size_t n)
+{
+  keel_map *m;
+  const void *d;
+  size_t len, got = 0;
+  double t0 = now();
+  if (keel_map_start(ex, twice, items, sizeof *items, n, 0, &m))
+    return -1;
+  while (keel_map_next(m, 120, &d, &len) == KEEL_OK)
+    got += len == 8 && *(const uint64_t *)d == 2 * items[got];
+  keel_map_free(m);
+  return got == n ? now() - t0 : -1;
+}
+
+static double latency(keel_executor *ex)
+{
+  static double v[2000];
+  for (int i = 0; i < 2000; i++) {
+    keel_future *f;
+    double t0 = now();
+    if (keel_submit(ex, empty, NULL, 0, &f) ||
+        keel_future_result(f, 30, NULL, NULL))
+      return -1;
+    v[i] = now() - t0;
+    keel_future_release(f);
+  }
+  return median(v, 2000);
+}
+
+int main(int argc, char **argv)
+{
+  if (keel_init(&argc, &argv))
+    return 1;
+  keel_executor *ex;
+  if (keel_executor_create(NULL, &ex))
+    return 1;
+  int workers = keel_executor_workers(ex);
+  size_t nmap = 1000000;
+  uint64_t *items = malloc(nmap * sizeof *items);
+  for (size_t i = 0; i < nmap; i++)
+    items[i] = i;
+  double sub[RUNS], map[RUNS], lat[RUNS], par[RUNS];
+  batch(ex, empty, 10000); /* warm */
+  for (int r = 0; r < RUNS; r++) {
+    if ((sub[r] = batch(ex, empty, 100000)) < 0 ||
+        (map[r] = map_run(ex, items, nmap)) < 0 ||
+        (lat[r] = latency(ex)) < 0 || (par[r] = batch(ex, spin_1ms, 2000)) < 0)
+      return 1;
+  }
+  double s = median(sub, RUNS), mp = median(map, RUNS),
+         l = median(lat, RUNS), p = median(par, RUNS);
+  printf("submit throughput (100,000 empty tasks): %.0f tasks/s (median of "
+         "%d)\n", 1e5 / s, RUNS);
+  printf("map throughput (1,000,000 8-byte items): %.2f M items/s (median "
+         "of %d)\n", 1.0 / mp, RUNS);
+  printf("round trip (one task at a time): %.1f us (median of %d runs' "
+         "medians of 2000)\n", l * 1e6, RUNS);
+  printf("parallel efficiency (2,000 x 1 ms CPU on %d workers): %.1f %% "
+         "(median of %d)\n", workers, 100.0 * 2.0 / (p * workers), RUNS);
+  free(items);
+  keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
+  return keel_finalize() ? 1 : 0;
+}
