@@ -38,15 +38,6 @@ static int check_options(const keel_options *o, uint64_t *init_fn)
                         : KEEL_OK;
 }
 
-/* Worker ranks not lost; under keel__rt.lock. */
-static int live_workers_locked(void)
-{
-  int n = 0;
-  for (int r = 1; r < keel__rt.nranks; r++)
-    n += !keel__rt.ranks[r].lost;
-  return n;
-}
-
 /* Spawned workers by default: one per core but the master's (at least
  * one), or KEEL_WORKERS. */
 static int spawn_default(void)
@@ -70,7 +61,7 @@ static int clamp_workers_locked(int want)
       keel__rt.spawn_want = n;
     return n;
   }
-  int live = live_workers_locked();
+  int live = keel__live_ranks();
   return want == 0 || want > live ? live : want;
 }
 
@@ -113,7 +104,7 @@ static int exec_start(const keel_options *o, keel_executor **out)
     return rc;
   pthread_mutex_lock(&keel__rt.lock);
   if (keel__rt.stopping ||
-      (!keel__rt.spawn_mode && live_workers_locked() == 0)) {
+      (!keel__rt.spawn_mode && keel__live_ranks() == 0)) {
     pthread_mutex_unlock(&keel__rt.lock);
     if (!keel__rt.stopping && keel__rt.nranks > 1)
       keel__log("every worker rank is lost: no executor can run tasks");

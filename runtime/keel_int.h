@@ -315,6 +315,9 @@ extern keel__runtime keel__rt;
 
 /* ranks.c: spawn the workers that executors want (manager thread). */
 int keel__ranks_grow(void);
+/* Worker ranks not lost: under keel__rt.lock, or on the manager thread,
+ * which alone changes them. */
+int keel__live_ranks(void);
 
 /* comm points to the MPI_Comm of master + workers (master is rank 0). */
 int keel__master_start(void *comm);

@@ -30,7 +30,6 @@ typedef struct group {
 static group *groups;
 static int ngroups;
 static keel__recvq *recvs; /* per global rank */
-static bool spawn_mode;
 static int spawned; /* ranks spawned so far */
 
 /* Add n ranks reached through comm (ranks 1..n of it). */
@@ -75,7 +74,7 @@ int keel__ranks_start(MPI_Comm world)
   keel__rt.nranks = 1;
   if (size > 1)
     return add_group(world, size - 1);
-  spawn_mode = keel__rt.spawn_mode = true;
+  keel__rt.spawn_mode = true;
   return KEEL_OK;
 }
 
@@ -113,7 +112,7 @@ void keel__ranks_free(void)
     if (keel__rt.ranks[r].pidfd >= 0)
       close(keel__rt.ranks[r].pidfd);
   for (int g = 0; g < ngroups; g++)
-    if (spawn_mode) /* the world communicator belongs to init.c */
+    if (keel__rt.spawn_mode) /* the world one belongs to init.c */
       MPI_Comm_free(&groups[g].comm);
   free(groups);
   groups = NULL;
@@ -122,15 +121,15 @@ void keel__ranks_free(void)
   recvs = NULL;
 }
 
-/* ---- spawning ---- */
-
-static int live_ranks(void)
+int keel__live_ranks(void)
 {
   int n = 0;
   for (int r = 1; r < keel__rt.nranks; r++)
     n += !keel__rt.ranks[r].lost;
   return n;
 }
+
+/* ---- spawning ---- */
 
 static void spawn_failed(const char *fmt, const char *detail)
 {
@@ -250,12 +249,12 @@ static int spawn(int n)
  * master spawn for ever. */
 int keel__ranks_grow(void)
 {
-  if (!spawn_mode || keel__rt.spawn_error)
+  if (!keel__rt.spawn_mode || keel__rt.spawn_error)
     return 0;
   pthread_mutex_lock(&keel__rt.lock);
   int want = keel__rt.spawn_want;
   pthread_mutex_unlock(&keel__rt.lock);
-  int live = live_ranks(), lost = spawned - live;
+  int live = keel__live_ranks(), lost = spawned - live;
   if (live >= want)
     return 0;
   if (lost > MAX_RESPAWNS) {
