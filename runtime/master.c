@@ -294,21 +294,41 @@ void keel__rank_fail(int rank, const char *why)
 }
 
 /* Nannies on this kernel whose process is gone: their pidfd is readable.
- * Their last messages are handled first, so that results they sent before
- * dying are not lost. */
+ * One poll() for all of them, each turn of the loop.  Their last messages
+ * are handled first, so that results they sent before dying are not lost. */
 static int check_pidfds(void)
 {
-  int act = 0;
-  for (int r = 1; r < keel__rt.nranks; r++) {
-    keel__rank *k = &keel__rt.ranks[r];
-    if (k->lost || !keel__pidfd_dead(k->pidfd))
+  static struct pollfd *fds;
+  static int *who, cap;
+  int n = 0, act = 0;
+  if (cap < keel__rt.nranks) {
+    struct pollfd *f = realloc(fds, (size_t)keel__rt.nranks * sizeof *f);
+    int *w = f ? realloc(who, (size_t)keel__rt.nranks * sizeof *w) : NULL;
+    fds = f ? f : fds;
+    who = w ? w : who;
+    if (!w) /* heartbeats still notice, later */
+      return 0;
+    cap = keel__rt.nranks;
+  }
+  for (int r = 1; r < keel__rt.nranks; r++)
+    if (!keel__rt.ranks[r].lost && keel__rt.ranks[r].pidfd >= 0) {
+      fds[n] = (struct pollfd){keel__rt.ranks[r].pidfd, POLLIN, 0};
+      who[n++] = r;
+    }
+  if (n == 0 || poll(fds, (nfds_t)n, 0) <= 0)
+    return 0;
+  post_receives();
+  complete_receives();
+  for (int i = 0; i < n; i++) {
+    keel__rank *k = &keel__rt.ranks[who[i]];
+    if (!fds[i].revents || k->lost)
       continue;
-    post_receives();
-    complete_receives();
-    if (!k->lost && !k->stopped) {
+    close(k->pidfd); /* a stopped rank's exit is seen once, not each turn */
+    k->pidfd = -1;
+    if (!k->stopped) {
       char why[96];
       snprintf(why, sizeof why, "its nanny (pid %d) died", k->pid);
-      lose_rank(r, why);
+      lose_rank(who[i], why);
       act++;
     }
   }
