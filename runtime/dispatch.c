@@ -349,13 +349,12 @@ static int feed(keel_executor *ex, keel__xworker *w, int share)
  * queueing behind the first worker's window. */
 static int dispatch(keel_executor *ex)
 {
-  int win = window(ex), act = 0;
-  for (int round = 0; round < ex->nw && ex->npend; round++) {
-    int room = 0;
-    for (int i = 0; i < ex->nw; i++)
-      room += ex->w[i].state == KEEL__W_ACTIVE && ex->w[i].inflight < win;
+  int win = window(ex), act = 0, room = 0;
+  for (int i = 0; i < ex->nw; i++)
+    room += ex->w[i].state == KEEL__W_ACTIVE && ex->w[i].inflight < win;
+  while (room > 0 && ex->npend) {
     keel__xworker *w = least_busy(ex);
-    if (!room || w->inflight >= win)
+    if (w->inflight >= win)
       break;
     int share = (int)((ex->npend + (size_t)room - 1) / (size_t)room);
     if (share > win - w->inflight)
@@ -364,6 +363,7 @@ static int dispatch(keel_executor *ex)
     if (!sent)
       break;
     act += sent;
+    room -= w->inflight >= win; /* full now: one worker less with room */
   }
   return act;
 }
