@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,11 +31,13 @@ static void forward_signal(int sig)
 
 void keelrun_token(char *buf, size_t n)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  unsigned long long x = (unsigned long long)ts.tv_nsec * 2654435761u ^
-                         (unsigned long long)getpid() << 32 ^
-                         (unsigned long long)ts.tv_sec;
+  unsigned long long x = 0;
+  if (getrandom(&x, sizeof x, 0) != (ssize_t)sizeof x) { /* the clock, then */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    x = (unsigned long long)ts.tv_nsec * 2654435761u ^
+        (unsigned long long)getpid() << 32 ^ (unsigned long long)ts.tv_sec;
+  }
   snprintf(buf, n, "keel-exit-status-%016llx", x);
 }
 
