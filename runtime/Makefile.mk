@@ -8,7 +8,7 @@ runtime_libkeel_core_la_SOURCES = \
 	runtime/wire.c runtime/future.c runtime/completion.c runtime/map.c \
 	runtime/executor.c runtime/dispatch.c runtime/master.c runtime/ranks.c \
 	runtime/mpiq.h runtime/mpiq.c runtime/nanny.c runtime/spawn.c runtime/taskproc.c runtime/bind.c \
-	runtime/init.c runtime/lifeline.c runtime/strays.c
+	runtime/init.c runtime/lifeline.c runtime/strays.c runtime/doorbell.c
 runtime_libkeel_core_la_CFLAGS = $(AM_CFLAGS) $(HWLOC_CFLAGS) \
 	-fvisibility=hidden
 runtime_libkeel_core_la_LIBADD = $(HWLOC_LIBS) -lm

@@ -279,6 +279,20 @@ static int reconcile(keel_executor *ex)
   return act;
 }
 
+/* Nothing in flight or queued, no worker coming or going: the manager
+ * thread may doze (clock.c); a submission wakes it. */
+bool keel__exec_quiet(const keel_executor *ex)
+{
+  if (ex->finished)
+    return true;
+  if (ex->outstanding || ex->m_shutdown || ex->m_cancel)
+    return false;
+  for (int i = 0; i < ex->nw; i++)
+    if (ex->w[i].state != KEEL__W_ACTIVE)
+      return false;
+  return true;
+}
+
 /* ---- dispatch ---- */
 
 static int window(const keel_executor *ex)

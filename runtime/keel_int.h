@@ -47,14 +47,22 @@ keel_task_fn *keel__registry_fn(uint64_t id, const char **name);
 double keel__now(void);
 void keel__sleep(double seconds);
 /* Spin (with sched_yield) for a moment after activity, then sleep in steps
- * growing to max: an idle loop costs almost nothing, a busy one no latency. */
+ * growing to 1 ms, and with nothing in flight for KEEL__DOZE_AFTER, doze in
+ * naps up to KEEL__DOZE_MAX: an idle loop costs almost nothing, a busy one
+ * no latency.  Heartbeats are not activity. */
+#define KEEL__DOZE_AFTER 50e-3 /* seconds */
+#define KEEL__DOZE_MAX 20e-3   /* seconds */
 typedef struct keel__backoff {
   double last_activity;
   double sleep;
 } keel__backoff;
 void keel__backoff_reset(keel__backoff *b);
-/* How long to sleep now (0 = just yield). */
-double keel__backoff_next(keel__backoff *b);
+/* How long to sleep now (0 = just yield); may_doze: nothing in flight. */
+double keel__backoff_next(keel__backoff *b, bool may_doze);
+/* Sleep s seconds (0: yield) or until one of fds is ready: poll()'s
+ * result, 0 after a yield. */
+struct pollfd;
+int keel__poll(struct pollfd *fds, unsigned long n, double s);
 
 /* ---- wire.c: every message between master, nanny and task process ---- */
 #define KEEL__WIRE_MAGIC 0x4C45454Bu /* "KEEL" little-endian */
@@ -290,13 +298,13 @@ typedef struct keel__rank {
   int index;           /* spawned: its worker index on the node, else -1 */
   int nexec;           /* executors it serves */
   double last_heard;
+  double last_traffic; /* last message other than a heartbeat, either way */
 } keel__rank;
 
 typedef struct keel__runtime {
   pthread_mutex_t lock;
-  pthread_cond_t cond;  /* the manager thread sleeps on it */
   pthread_cond_t ucond; /* user threads wait on it for executor state */
-  bool mgr_sleeping;
+  bool mgr_sleeping;    /* in idle_wait: write to its eventfd to wake it */
   bool stopping, stopped;
   bool running; /* manager thread started */
   pthread_t thread;
@@ -356,6 +364,17 @@ int keel__cores(void);
  * master included); *local_size gets the node's rank count. */
 int keel__node_index(void *comm, int rank, int *local_size);
 
+/* ---- doorbell.c: master and nannies on one node wake each other ---- */
+/* This process's bell, to poll() on (nonblocking, close-on-exec); -1 and a
+ * log line if it cannot have one: it then answers after its naps. */
+int keel__doorbell_open(void);
+void keel__doorbell_drain(int fd);
+/* Ring the bell of the process with this pid on our node (best effort). */
+void keel__doorbell_ring(int pid);
+/* The other side spins this long after traffic: a message sent later may
+ * find it asleep, so ring. */
+#define KEEL__RING_AFTER 100e-6 /* seconds */
+
 /* ---- lifeline.c: master and nannies watching each other ---- */
 /* "boot-id pid-namespace": equal on two processes of one kernel and pid
  * namespace, which may then watch each other's pids. */
@@ -413,6 +432,7 @@ void keel__batch_end(void);
 /* Take a user's submission into the executor's queue. */
 void keel__exec_accept(keel_executor *ex, keel_future *f);
 int keel__exec_step(keel_executor *ex);
+bool keel__exec_quiet(const keel_executor *ex);
 void keel__exec_results(keel_executor *ex, int rank, const keel__hdr *h,
                         keel__rd *rd);
 void keel__exec_death(keel_executor *ex, int rank, const keel__death *d);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@ keel__runtime keel__rt = {.lock = PTHREAD_MUTEX_INITIALIZER,
 
 static keel__sendq sends;
 static double heartbeat_timeout = KEEL__HEARTBEAT_TIMEOUT;
+static int wake_fd = -1; /* user threads wake the manager thread with it */
+static int bell = -1;    /* nannies on this node ring it (doorbell.c) */
 
 /* ---- batch completion of futures ---- */
 
@@ -94,21 +97,37 @@ static int post(int rank, keel_buf *b)
   return keel__sendq_post(&sends, c, crank, b);
 }
 
-void keel__send(int rank, keel_buf *b)
+/* Send b to rank; work (not a heartbeat) also wakes a nanny on our node
+ * that may be dozing after a quiet spell (doorbell.c). */
+static void send_to(int rank, keel_buf *b, bool work)
 {
-  if (keel__rt.ranks[rank].lost) {
+  keel__rank *k = &keel__rt.ranks[rank];
+  if (k->lost) {
     keel__buf_free(b);
     return;
   }
-  if (post(rank, b))
+  if (post(rank, b)) {
     keel__rank_fail(rank, "a send to it failed");
+    return;
+  }
+  if (!work)
+    return;
+  double now = keel__now();
+  if (k->pidfd >= 0 && now - k->last_traffic > KEEL__RING_AFTER)
+    keel__doorbell_ring(k->pid);
+  k->last_traffic = now;
+}
+
+void keel__send(int rank, keel_buf *b)
+{
+  send_to(rank, b, true);
 }
 
 /* Match what arrived on one group's communicator; its rank 1 is global
- * rank base. */
-static int post_group(MPI_Comm c, int base)
+ * rank base.  Not activity yet: complete_receives() tells work from
+ * heartbeats. */
+static void post_group(MPI_Comm c, int base)
 {
-  int act = 0;
   for (int i = 0; i < 256; i++) {
     int flag = 0, bytes = 0;
     MPI_Message m;
@@ -120,36 +139,45 @@ static int post_group(MPI_Comm c, int base)
     MPI_Get_count(&st, MPI_BYTE, &bytes);
     if (keel__recvq_post(keel__rank_recvq(rank), &m, bytes))
       keel__rank_fail(rank, "out of memory receiving from it");
-    act++;
   }
-  return act;
 }
 
-static int post_receives(void)
+static void post_receives(void)
 {
-  int act = 0, base, n;
+  int base, n;
   for (int g = 0; g < keel__ranks_groups(); g++) {
     MPI_Comm c = keel__ranks_group(g, &base, &n);
-    act += post_group(c, base);
+    post_group(c, base);
   }
-  return act;
 }
 
-static void handle(int rank, const char *buf, size_t n);
+/* Nothing matched and still arriving. */
+static bool receives_idle(void)
+{
+  for (int r = 1; r < keel__rt.nranks; r++)
+    if (!keel__rt.ranks[r].lost && !keel__recvq_empty(keel__rank_recvq(r)))
+      return false;
+  return true;
+}
 
-/* Handle each rank's completed receives in order. */
+static bool handle(int rank, const char *buf, size_t n);
+
+/* Handle each rank's completed receives in order: how many were work. */
 static int complete_receives(void)
 {
   int act = 0, n;
   char *buf;
-  for (int r = 1; r < keel__rt.nranks; r++)
-    while (!keel__rt.ranks[r].lost && 
-           (buf = keel__recvq_pop(keel__rank_recvq(r), &n))) {
-      keel__rt.ranks[r].last_heard = keel__now();
-      handle(r, buf, (size_t)n);
+  for (int r = 1; r < keel__rt.nranks; r++) {
+    keel__rank *k = &keel__rt.ranks[r];
+    while (!k->lost && (buf = keel__recvq_pop(keel__rank_recvq(r), &n))) {
+      k->last_heard = keel__now();
+      if (handle(r, buf, (size_t)n)) {
+        k->last_traffic = k->last_heard;
+        act++;
+      }
       free(buf);
-      act++;
     }
+  }
   return act;
 }
 
@@ -182,7 +210,7 @@ static void send_heartbeats(void)
     keel__wr_hdr(&b, KEEL__M_HEARTBEAT, 0, 0);
     keel__wr_finish(&b, 0, 0);
     if (keel__rt.ranks[r].hello && !keel__rt.ranks[r].stopped)
-      keel__send(r, &b);
+      send_to(r, &b, false);
     else
       keel__buf_free(&b);
   }
@@ -225,7 +253,8 @@ static void on_death(int rank, keel_executor *ex, keel__rd *rd)
   free(d.backtrace);
 }
 
-static void handle(int rank, const char *buf, size_t n)
+/* Act on one message: false if it was only a heartbeat. */
+static bool handle(int rank, const char *buf, size_t n)
 {
   keel__hdr h;
   const char *why;
@@ -234,33 +263,34 @@ static void handle(int rank, const char *buf, size_t n)
     char *msg = keel__strdup_printf("it sent a malformed message (%s)", why);
     keel__rank_fail(rank, msg ? msg : why);
     free(msg);
-    return;
+    return true;
   }
   keel__rd_init(&rd, buf + KEEL__WIRE_HDR, h.len);
   keel_executor *ex = find_exec(h.exec);
   switch (h.type) {
   case KEEL__M_HELLO:
     on_hello(rank, &rd);
-    return;
+    return true;
   case KEEL__M_RESULTS:
     if (ex)
       keel__exec_results(ex, rank, &h, &rd);
-    return;
+    return true;
   case KEEL__M_DEATH:
     on_death(rank, ex, &rd);
-    return;
+    return true;
   case KEEL__M_CLOSED:
     if (ex)
       keel__exec_closed(ex, rank);
-    return;
+    return true;
   case KEEL__M_BYE:
     keel__rt.ranks[rank].stopped = true;
-    return;
+    return true;
   case KEEL__M_HEARTBEAT:
-    return;
+    return false;
   default:
     keel__rank_fail(rank, "it sent a message type a worker must not send");
   }
+  return true;
 }
 
 /* ---- ranks ---- */
@@ -429,38 +459,60 @@ static int step_execs(bool *all_finished)
 
 /* ---- the thread ---- */
 
+/* Nap s seconds unless a user thread (the eventfd) or a nanny on this
+ * node (the bell) wakes us first.  An eventfd, not a condition variable,
+ * so that one poll() waits for both. */
 static void idle_wait(double s)
 {
   if (s <= 0) {
     sched_yield();
     return;
   }
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_nsec += (long)(s * 1e9);
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
+  struct pollfd fds[2] = {{wake_fd, POLLIN, 0}, {bell, POLLIN, 0}};
   pthread_mutex_lock(&keel__rt.lock);
   keel__rt.mgr_sleeping = true;
-  pthread_cond_timedwait(&keel__rt.cond, &keel__rt.lock, &ts);
+  pthread_mutex_unlock(&keel__rt.lock);
+  if (keel__poll(fds, 2, s) > 0) {
+    uint64_t n;
+    if (fds[0].revents && read(wake_fd, &n, sizeof n) < 0) {
+      /* nonblocking: nothing left to read */
+    }
+    if (fds[1].revents)
+      keel__doorbell_drain(bell);
+  }
+  pthread_mutex_lock(&keel__rt.lock);
   keel__rt.mgr_sleeping = false;
   pthread_mutex_unlock(&keel__rt.lock);
 }
 
 void keel__master_wake_locked(void)
 {
-  if (keel__rt.mgr_sleeping)
-    pthread_cond_signal(&keel__rt.cond);
+  uint64_t one = 1;
+  /* The count stays until read: a wake just before the poll is not lost. */
+  if (keel__rt.mgr_sleeping && write(wake_fd, &one, sizeof one) < 0) {
+    /* only if the count overflowed: it is readable anyway */
+  }
 }
 
+/* Messages in and out: how many received were work.  Completed sends
+ * are not activity (most are heartbeats); pending ones keep us awake. */
 static int progress(void)
 {
-  int act = post_receives();
-  act += complete_receives();
-  act += keel__sendq_test(&sends);
+  post_receives();
+  int act = complete_receives();
+  keel__sendq_test(&sends);
   return act;
+}
+
+/* Nothing in flight anywhere: the manager thread may doze. */
+static bool quiet(void)
+{
+  if (!keel__sendq_empty(&sends) || !receives_idle())
+    return false;
+  for (keel_executor *ex = keel__rt.execs; ex; ex = ex->next)
+    if (!keel__exec_quiet(ex))
+      return false;
+  return true;
 }
 
 /* Ask every live rank to exit and wait (bounded) for their BYE. */
@@ -492,7 +544,7 @@ static void stop_ranks(void)
     if (progress())
       keel__backoff_reset(&bo);
     else
-      keel__sleep(keel__backoff_next(&bo));
+      keel__sleep(keel__backoff_next(&bo, false));
   }
 }
 
@@ -513,7 +565,7 @@ static void *manager_main(void *unused)
     if (act)
       keel__backoff_reset(&bo);
     else
-      idle_wait(keel__backoff_next(&bo));
+      idle_wait(keel__backoff_next(&bo, quiet()));
   }
   stop_ranks();
   pthread_mutex_lock(&keel__rt.lock);
@@ -525,7 +577,6 @@ static void *manager_main(void *unused)
 
 int keel__master_start(void *commp)
 {
-  pthread_condattr_t a;
   if (keel__ranks_start(*(MPI_Comm *)commp))
     return KEEL_ENOMEM;
   const char *hb = getenv("KEEL_HEARTBEAT_TIMEOUT");
@@ -535,10 +586,9 @@ int keel__master_start(void *commp)
     keel__log("KEEL_HEARTBEAT_TIMEOUT=%s is below 2 s; using 2 s", hb);
     heartbeat_timeout = 2.0;
   }
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(&keel__rt.cond, &a);
-  pthread_condattr_destroy(&a);
+  if ((wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+    return KEEL_ESYS;
+  bell = keel__doorbell_open();
   if (pthread_create(&keel__rt.thread, NULL, manager_main, NULL))
     return KEEL_ESYS;
   keel__rt.running = true;

@@ -57,6 +57,11 @@ bool keel__sendq_empty(const keel__sendq *q)
   return q->head == NULL;
 }
 
+bool keel__recvq_empty(const keel__recvq *q)
+{
+  return q->head == NULL;
+}
+
 typedef struct keel__rreq {
   MPI_Request r;
   char *buf;

@@ -27,6 +27,7 @@ int keel__recvq_post(keel__recvq *q, MPI_Message *m, int n);
 /* The oldest message once it has fully arrived (the caller frees it, *n
  * gets its size), else NULL: messages are handled in the order they came. */
 char *keel__recvq_pop(keel__recvq *q, int *n);
+bool keel__recvq_empty(const keel__recvq *q); /* nothing arriving */
 
 /* ---- ranks.c: the communicators that reach the master's workers ---- */
 /* The ranks of the job (keelrun/mpirun), or none yet when world has

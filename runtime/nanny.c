@@ -68,21 +68,33 @@ static MPI_Comm comm;
 static slot *slots[MAX_SLOTS];
 static keel__sendq sends;
 static keel__recvq recvs;
-static double last_sent;
+static double last_sent, last_traffic; /* any message, work only */
 static bool stopping;
+static int bell = -1; /* the master on our node wakes us with it */
 /* the lifeline to the master (lifeline.c) */
 static int master_pidfd = -1, master_pid;
 static double master_timeout = KEEL__HEARTBEAT_TIMEOUT, last_heard;
 
 /* ---- talking to the master ---- */
 
-static void send_master(keel_buf *b)
+/* Send b to the master; work (not a heartbeat) also wakes it if it may
+ * be napping on our node (doorbell.c). */
+static void send_to_master(keel_buf *b, bool work)
 {
   if (keel__sendq_post(&sends, comm, 0, b)) {
     keel__log("cannot send to the master; exiting");
     _exit(1);
   }
-  last_sent = keel__now();
+  double now = keel__now();
+  if (work && master_pidfd >= 0 && now - last_traffic > KEEL__RING_AFTER)
+    keel__doorbell_ring(master_pid);
+  last_sent = now;
+  last_traffic = work ? now : last_traffic;
+}
+
+static void send_master(keel_buf *b)
+{
+  send_to_master(b, true);
 }
 
 static void send_simple(uint8_t type, uint32_t exec)
@@ -90,7 +102,7 @@ static void send_simple(uint8_t type, uint32_t exec)
   keel_buf b = {0};
   keel__wr_hdr(&b, type, exec, 0);
   keel__wr_finish(&b, 0, 0);
-  send_master(&b);
+  send_to_master(&b, type != KEEL__M_HEARTBEAT);
 }
 
 /* ---- the queue of a slot ---- */
@@ -675,14 +687,15 @@ static void check_master(double now)
   _exit(1);
 }
 
-static void on_master(const char *m, size_t n)
+/* Act on one message: false if it was only a heartbeat. */
+static bool on_master(const char *m, size_t n)
 {
   keel__hdr h;
   const char *why;
   keel__rd rd;
   if (keel__wire_hdr(m, n, &h, &why)) {
     keel__log("malformed message from the master: %s", why);
-    return;
+    return true;
   }
   keel__rd_init(&rd, m + KEEL__WIRE_HDR, h.len);
   slot *s;
@@ -705,12 +718,14 @@ static void on_master(const char *m, size_t n)
     on_master_hello(&rd);
     break;
   case KEEL__M_HEARTBEAT:
-    break;
+    return false;
   default:
     keel__log("unexpected message type %d from the master", h.type);
   }
+  return true;
 }
 
+/* Messages from the master: how many were work. */
 static int receive(void)
 {
   int act = 0, n;
@@ -727,13 +742,14 @@ static int receive(void)
       keel__log("out of memory receiving from the master; exiting");
       _exit(1);
     }
-    act++;
   }
   while ((buf = keel__recvq_pop(&recvs, &n))) {
     last_heard = keel__now();
-    on_master(buf, (size_t)n);
+    if (on_master(buf, (size_t)n)) {
+      last_traffic = last_heard;
+      act++;
+    }
     free(buf);
-    act++;
   }
   return act;
 }
@@ -742,7 +758,7 @@ static int receive(void)
 
 static void sleep_on_children(double s)
 {
-  struct pollfd fds[MAX_SLOTS * 3];
+  struct pollfd fds[MAX_SLOTS * 3 + 1];
   nfds_t n = 0;
   for (int i = 0; i < MAX_SLOTS; i++) {
     child *c = slots[i] ? &slots[i]->c : NULL;
@@ -754,11 +770,24 @@ static void sleep_on_children(double s)
     if (c->pidfd >= 0)
       fds[n++] = (struct pollfd){c->pidfd, POLLIN, 0};
   }
-  int ms = s <= 0 ? 0 : (int)(s * 1000 + 0.999);
-  if (n == 0 && s > 0)
-    keel__sleep(s);
-  else
-    poll(fds, n, ms);
+  if (bell >= 0)
+    fds[n++] = (struct pollfd){bell, POLLIN, 0};
+  if (keel__poll(fds, n, s) > 0 && bell >= 0 && fds[n - 1].revents)
+    keel__doorbell_drain(bell);
+}
+
+/* No task queued, running or retiring, no message on its way: the loop
+ * may doze (the doorbell or a child wakes it). */
+static bool quiet(void)
+{
+  if (!keel__sendq_empty(&sends) || !keel__recvq_empty(&recvs))
+    return false;
+  for (int i = 0; i < MAX_SLOTS; i++) {
+    slot *s = slots[i];
+    if (s && (s->qn || s->c.wout.len || s->c.retire_at > 0 || s->nres))
+      return false;
+  }
+  return true;
 }
 
 static void hello(void)
@@ -789,6 +818,7 @@ void keel__nanny_main(void *commp)
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
   signal(SIGPIPE, SIG_IGN);
   keel__strays_init();
+  bell = keel__doorbell_open();
   last_heard = keel__now();
   hello();
   keel__backoff_reset(&bo);
@@ -798,14 +828,14 @@ void keel__nanny_main(void *commp)
     for (int i = 0; i < MAX_SLOTS; i++)
       if (slots[i])
         act += step_slot(slots[i], now);
-    act += keel__sendq_test(&sends);
+    keel__sendq_test(&sends); /* completions are not activity */
     if (now - last_sent > HEARTBEAT_EVERY)
       send_simple(KEEL__M_HEARTBEAT, 0);
     check_master(now);
     if (act)
       keel__backoff_reset(&bo);
     else
-      sleep_on_children(keel__backoff_next(&bo));
+      sleep_on_children(keel__backoff_next(&bo, quiet()));
   }
   for (int i = 0; i < MAX_SLOTS; i++)
     if (slots[i])

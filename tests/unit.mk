@@ -32,3 +32,13 @@ check_PROGRAMS += tests/test_error
 tests_test_error_SOURCES = tests/test_error.c tests/testutil.h
 tests_test_error_LDADD = $(UNIT_LIBS)
 TESTS += tests/test_error
+
+check_PROGRAMS += tests/test_clock
+tests_test_clock_SOURCES = tests/test_clock.c tests/testutil.h
+tests_test_clock_LDADD = $(UNIT_LIBS)
+TESTS += tests/test_clock
+
+check_PROGRAMS += tests/test_doorbell
+tests_test_doorbell_SOURCES = tests/test_doorbell.c tests/testutil.h
+tests_test_doorbell_LDADD = $(UNIT_LIBS)
+TESTS += tests/test_doorbell
