@@ -26,7 +26,7 @@ int keel__buf_reserve(keel_buf *b, size_t extra)
 
 void keel__buf_reset(keel_buf *b)
 {
-  b->len = 0;
+  b->len = b->base;
   b->failed = 0;
 }
 
@@ -48,7 +48,9 @@ int keel_buf_append(keel_buf *out, const void *data, size_t len)
 {
   if (!out || (!data && len))
     return KEEL_EINVAL;
-  int rc = keel__buf_reserve(out, len);
+  /* map items append a few bytes each, millions of times: skip the call
+   * when there is room */
+  int rc = len <= out->cap - out->len ? KEEL_OK : keel__buf_reserve(out, len);
   if (rc)
     return rc;
   if (len)
@@ -86,12 +88,12 @@ int keel_buf_printf(keel_buf *out, const char *fmt, ...)
 
 const void *keel_buf_data(const keel_buf *b)
 {
-  return b ? b->data : NULL;
+  return b && b->data ? b->data + b->base : NULL;
 }
 
 size_t keel_buf_len(const keel_buf *b)
 {
-  return b ? b->len : 0;
+  return b ? b->len - b->base : 0;
 }
 
 int keel_fail(keel_buf *out, const char *fmt, ...)

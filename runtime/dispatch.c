@@ -403,12 +403,24 @@ static void note_runtime(keel_executor *ex, uint32_t us)
   ex->task_time = ex->task_time > 0 ? 0.8 * ex->task_time + 0.2 * t : t;
 }
 
+/* A big result alone in its message gets the message's buffer, moved to
+ * its start (malloc's alignment, which callers rely on). */
+static char *take_message(const keel__result *res, char **msg)
+{
+  if (!msg || !*msg || res->len < KEEL__RESULT_ALONE)
+    return NULL;
+  char *data = memmove(*msg, res->data, res->len);
+  char *fit = realloc(data, res->len);
+  *msg = NULL;
+  return fit ? fit : data;
+}
+
 static void finish_result(keel_executor *ex, keel_future *f, int rank,
-                          const keel__result *res)
+                          const keel__result *res, char **msg)
 {
   if (res->status == 0) {
-    char *data = NULL;
-    if (res->len && (data = malloc(res->len)))
+    char *data = take_message(res, msg);
+    if (res->len && !data && (data = malloc(res->len)))
       memcpy(data, res->data, res->len);
     if (res->len && !data) {
       finish(ex, f, KEEL_ENOMEM, NULL, 0, NULL);
@@ -417,15 +429,15 @@ static void finish_result(keel_executor *ex, keel_future *f, int rank,
     finish(ex, f, KEEL_OK, data, res->len, NULL);
     return;
   }
-  char *msg = strndup(res->data ? res->data : "", res->len);
-  keel_error e = {res->status, msg && *msg ? msg : NULL, rank,
+  char *text = strndup(res->data ? res->data : "", res->len);
+  keel_error e = {res->status, text && *text ? text : NULL, rank,
                   keel__rt.ranks[rank].host, 0, -1, f->task_id, NULL};
   finish(ex, f, res->status, NULL, 0, &e);
-  free(msg);
+  free(text);
 }
 
 void keel__exec_results(keel_executor *ex, int rank, const keel__hdr *h,
-                        keel__rd *rd)
+                        keel__rd *rd, char **msg)
 {
   keel__xworker *w = keel__exec_worker(ex, rank);
   keel__batch_begin();
@@ -440,7 +452,7 @@ void keel__exec_results(keel_executor *ex, int rank, const keel__hdr *h,
     if (!f)
       continue; /* the executor already failed it (broken, lost) */
     note_runtime(ex, res.runtime_us);
-    finish_result(ex, f, rank, &res);
+    finish_result(ex, f, rank, &res, h->count == 1 ? msg : NULL);
   }
   keel__batch_end();
 }

@@ -18,7 +18,8 @@
 struct keel_buf {
   char *data;
   size_t len, cap;
-  int failed; /* keel_fail() was called: data holds the message */
+  size_t base; /* the task's result starts here (a map item's, in place) */
+  int failed;  /* keel_fail() was called: data holds the message */
 };
 int keel__buf_reserve(keel_buf *b, size_t extra);
 void keel__buf_reset(keel_buf *b);
@@ -181,6 +182,11 @@ void keel__hello_free(keel__hello *h);
 /* One item of a map chunk's result: i32 status (0 or a KEEL_E*), bytes
  * (the result, or the error message), zeros to a multiple of 8 bytes. */
 void keel__wr_item(keel_buf *b, int32_t status, const void *p, size_t n);
+/* The same record written in place: begin, then the task function appends
+ * its result to b itself (b->base hides the rest of the chunk from it),
+ * then end.  KEEL_ENOMEM if the header does not fit. */
+int keel__wr_item_begin(keel_buf *b);
+void keel__wr_item_end(keel_buf *b, int32_t status);
 int keel__rd_item(keel__rd *r, int32_t *status, const void **p, uint32_t *n);
 
 typedef struct keel__death {
@@ -433,8 +439,13 @@ void keel__batch_end(void);
 void keel__exec_accept(keel_executor *ex, keel_future *f);
 int keel__exec_step(keel_executor *ex);
 bool keel__exec_quiet(const keel_executor *ex);
+/* The results of one RESULTS message; a lone big result takes the
+ * message's buffer (*msg becomes NULL) instead of a copy. */
 void keel__exec_results(keel_executor *ex, int rank, const keel__hdr *h,
-                        keel__rd *rd);
+                        keel__rd *rd, char **msg);
+/* A result this big travels alone, so that the master can hand the whole
+ * message buffer to its future: no fresh pages, no second copy. */
+#define KEEL__RESULT_ALONE (16u << 10)
 void keel__exec_death(keel_executor *ex, int rank, const keel__death *d);
 void keel__exec_closed(keel_executor *ex, int rank);
 /* The rank is gone: fail or requeue what it ran for ex. */

@@ -15,6 +15,7 @@ struct keel_map {
   size_t *items;        /* items in each chunk */
   size_t nchunks, cur;  /* chunk being read */
   size_t item;          /* items of cur already returned */
+  int chunk_rc;         /* cur's outcome, once its first item was read */
   keel__rd rd;          /* reader over cur's packed results */
   keel_error err;
 };
@@ -126,14 +127,18 @@ int keel_map_next(keel_map *m, double timeout, const void **data, size_t *len)
   if (m->cur == m->nchunks)
     return KEEL_EOF;
   keel_future *c = m->chunks[m->cur];
-  const void *cd;
-  size_t cl;
-  int rc = keel_future_result(c, timeout, &cd, &cl);
-  if (rc == KEEL_ETIMEDOUT)
-    return rc;
-  if (m->item == 0 && rc == KEEL_OK)
-    keel__rd_init(&m->rd, cd, cl);
-  rc = rc ? chunk_failed(m, c, rc) : next_item(m, c, &d, &l);
+  if (m->item == 0) { /* wait for a chunk once, not once per item */
+    const void *cd;
+    size_t cl;
+    int rc = keel_future_result(c, timeout, &cd, &cl);
+    if (rc == KEEL_ETIMEDOUT)
+      return rc;
+    if (rc == KEEL_OK)
+      keel__rd_init(&m->rd, cd, cl);
+    m->chunk_rc = rc;
+  }
+  int rc = m->chunk_rc ? chunk_failed(m, c, m->chunk_rc)
+                       : next_item(m, c, &d, &l);
   m->item++;
   if (data)
     *data = d;

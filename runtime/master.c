@@ -160,7 +160,7 @@ static bool receives_idle(void)
   return true;
 }
 
-static bool handle(int rank, const char *buf, size_t n);
+static bool handle(int rank, char **buf, size_t n);
 
 /* Handle each rank's completed receives in order: how many were work. */
 static int complete_receives(void)
@@ -171,11 +171,11 @@ static int complete_receives(void)
     keel__rank *k = &keel__rt.ranks[r];
     while (!k->lost && (buf = keel__recvq_pop(keel__rank_recvq(r), &n))) {
       k->last_heard = keel__now();
-      if (handle(r, buf, (size_t)n)) {
+      if (handle(r, &buf, (size_t)n)) {
         k->last_traffic = k->last_heard;
         act++;
       }
-      free(buf);
+      free(buf); /* NULL if a future took it */
     }
   }
   return act;
@@ -253,19 +253,20 @@ static void on_death(int rank, keel_executor *ex, keel__rd *rd)
   free(d.backtrace);
 }
 
-/* Act on one message: false if it was only a heartbeat. */
-static bool handle(int rank, const char *buf, size_t n)
+/* Act on one message (a future may take *buf): false if it was only a
+ * heartbeat. */
+static bool handle(int rank, char **buf, size_t n)
 {
   keel__hdr h;
   const char *why;
   keel__rd rd;
-  if (keel__wire_hdr(buf, n, &h, &why)) {
+  if (keel__wire_hdr(*buf, n, &h, &why)) {
     char *msg = keel__strdup_printf("it sent a malformed message (%s)", why);
     keel__rank_fail(rank, msg ? msg : why);
     free(msg);
     return true;
   }
-  keel__rd_init(&rd, buf + KEEL__WIRE_HDR, h.len);
+  keel__rd_init(&rd, *buf + KEEL__WIRE_HDR, h.len);
   keel_executor *ex = find_exec(h.exec);
   switch (h.type) {
   case KEEL__M_HELLO:
@@ -273,7 +274,7 @@ static bool handle(int rank, const char *buf, size_t n)
     return true;
   case KEEL__M_RESULTS:
     if (ex)
-      keel__exec_results(ex, rank, &h, &rd);
+      keel__exec_results(ex, rank, &h, &rd, buf);
     return true;
   case KEEL__M_DEATH:
     on_death(rank, ex, &rd);

@@ -304,12 +304,28 @@ static int write_child(child *c)
 
 /* ---- results from the task process ---- */
 
+/* Send the results gathered so far, if any: 1 if it did. */
+static int flush_results(slot *s)
+{
+  if (!s->nres)
+    return 0;
+  keel__wr_finish(&s->res, 0, s->nres);
+  send_master(&s->res);
+  s->nres = 0;
+  return 1;
+}
+
 static void add_result(slot *s, const keel__result *r)
 {
+  bool alone = r->len >= KEEL__RESULT_ALONE;
+  if (alone)
+    flush_results(s);
   if (s->nres == 0)
     keel__wr_hdr(&s->res, KEEL__M_RESULTS, s->exec, 0);
   keel__wr_result(&s->res, r);
   s->nres++;
+  if (alone)
+    flush_results(s);
 }
 
 static int on_child_results(slot *s, const keel__hdr *h, keel__rd *rd)
@@ -566,13 +582,7 @@ static int step_slot(slot *s, double now)
   act += write_child(&s->c);
   watch(s, now);
   maybe_retire(s, now);
-  if (s->nres) {
-    keel__wr_finish(&s->res, 0, s->nres);
-    send_master(&s->res);
-    s->nres = 0;
-    act = 1;
-  }
-  return act;
+  return flush_results(s) ? 1 : act;
 }
 
 /* ---- messages from the master ---- */

@@ -170,15 +170,16 @@ static int normalise(int rc, keel_buf *b)
   return rc;
 }
 
+/* Each item's outcome goes straight into the chunk's result, in place:
+ * no copy per item. */
 static int run_chunk(keel_task_fn *fn, const keel__task *t, keel_buf *res)
 {
-  static keel_buf item;
   size_t n = t->arg_len / t->item_size;
   for (size_t i = 0; i < n; i++) {
-    keel__buf_reset(&item);
-    int rc = fn((const char *)t->arg + i * t->item_size, t->item_size, &item);
-    rc = normalise(rc, &item);
-    keel__wr_item(res, rc, item.data, item.len);
+    if (keel__wr_item_begin(res))
+      return keel_fail(res, "out of memory for the result of item %zu", i);
+    int rc = fn((const char *)t->arg + i * t->item_size, t->item_size, res);
+    keel__wr_item_end(res, normalise(rc, res));
   }
   return 0;
 }

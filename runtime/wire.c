@@ -308,13 +308,41 @@ void keel__hello_free(keel__hello *h)
  * that each item's bytes are 8-aligned in the (malloc'd) result. */
 #define ITEM_ALIGN 8
 
-void keel__wr_item(keel_buf *b, int32_t status, const void *p, size_t n)
+#define ITEM_HDR 8   /* i32 status, u32 length */
+
+int keel__wr_item_begin(keel_buf *b)
+{
+  if (keel__buf_reserve(b, ITEM_HDR + 64)) /* room for a small result too */
+    return KEEL_ENOMEM;
+  b->len += ITEM_HDR;
+  b->base = b->len;
+  b->failed = 0;
+  return KEEL_OK;
+}
+
+void keel__wr_item_end(keel_buf *b, int32_t status)
 {
   static const char zeros[ITEM_ALIGN];
-  keel__wr_u32(b, (uint32_t)status);
-  keel__wr_bytes(b, p, n);
-  if (b->len % ITEM_ALIGN)
-    keel_buf_append(b, zeros, ITEM_ALIGN - b->len % ITEM_ALIGN);
+  uint32_t n = (uint32_t)(b->len - b->base);
+  size_t pad = (ITEM_ALIGN - b->len % ITEM_ALIGN) % ITEM_ALIGN;
+  memcpy(b->data + b->base - ITEM_HDR, &status, 4);
+  memcpy(b->data + b->base - 4, &n, 4);
+  b->base = 0;
+  b->failed = 0;
+  if (pad <= b->cap - b->len) { /* the usual case: begin left room */
+    memset(b->data + b->len, 0, pad);
+    b->len += pad;
+  } else {
+    put(b, zeros, pad);
+  }
+}
+
+void keel__wr_item(keel_buf *b, int32_t status, const void *p, size_t n)
+{
+  if (keel__wr_item_begin(b) == KEEL_OK) {
+    put(b, p, n);
+    keel__wr_item_end(b, status);
+  }
 }
 
 int keel__rd_item(keel__rd *r, int32_t *status, const void **p, uint32_t *n)

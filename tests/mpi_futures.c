@@ -329,6 +329,38 @@ static void test_map_in_order(void)
   check_map(0, 0);
 }
 
+/* Items of one chunk write their results into one buffer, in place: each
+ * sees only its own bytes, and a failure loses none of its neighbours'. */
+static void test_map_items_are_separate(void)
+{
+  WATCHDOG(30);
+  int items[50];
+  for (int i = 0; i < 50; i++)
+    items[i] = i;
+  keel_map *m;
+  const void *d;
+  size_t len;
+  char want[32];
+  CU_ASSERT_EQUAL_FATAL(keel_map_start(reusable(), t_item_readback, items,
+                                       sizeof *items, 50, 10, &m), KEEL_OK);
+  for (int i = 0; i < 50; i++) {
+    int rc = keel_map_next(m, 30, &d, &len);
+    if (i % 2) {
+      snprintf(want, sizeof want, "odd %d", i);
+      CU_ASSERT_EQUAL(rc, KEEL_ETASK);
+      CU_ASSERT_TRUE(keel_map_error(m) &&
+                     !strcmp(keel_map_error(m)->message, want));
+    } else {
+      snprintf(want, sizeof want, "item %d", i);
+      CU_ASSERT_EQUAL(rc, KEEL_OK);
+      CU_ASSERT_TRUE(rc == KEEL_OK && len == strlen(want) &&
+                     !memcmp(d, want, len));
+    }
+  }
+  CU_ASSERT_EQUAL(keel_map_next(m, 0, &d, &len), KEEL_EOF);
+  keel_map_free(m);
+}
+
 static void test_resize(void)
 {
   WATCHDOG(30);
@@ -489,6 +521,7 @@ int main(int argc, char **argv)
       TU_TEST(test_as_completed_each_once),
       TU_TEST(test_as_completed_order_and_timeout),
       TU_TEST(test_map_in_order),
+      TU_TEST(test_map_items_are_separate),
       TU_TEST(test_resize),
       TU_TEST(test_arguments_and_results_are_aligned),
       TU_TEST(test_reusable_is_the_same),

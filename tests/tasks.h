@@ -51,6 +51,21 @@ static int t_square_but_13(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(t_square_but_13);
 
+/* A map item that reads back what it wrote: its out must look like its own
+ * buffer although items share the chunk's.  Odd items write, then fail. */
+static int t_item_readback(const void *arg, size_t len, keel_buf *out)
+{
+  int i = arg_int(arg, len);
+  char mine[32];
+  int n = snprintf(mine, sizeof mine, "item %d", i);
+  if (keel_buf_len(out) != 0 || keel_buf_append(out, mine, (size_t)n))
+    return keel_fail(out, "out was not empty on entry");
+  if (keel_buf_len(out) != (size_t)n || memcmp(keel_buf_data(out), mine, n))
+    return keel_fail(out, "out does not read back");
+  return i % 2 ? keel_fail(out, "odd %d", i) : 0;
+}
+KEEL_REGISTER(t_item_readback);
+
 static void sleep_s(double s)
 {
   struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
