@@ -1,21 +1,30 @@
-# tests/bench/: benchmarks, built and run by `make bench` (not by check:
-# timings do not belong in tests that must pass on a loaded machine).
-EXTRA_PROGRAMS = tests/bench/crash_latency tests/bench/rank_loss \
-	tests/bench/throughput
+# tests/bench/: benchmarks, built by `make bench` (not by check: timings do
+# not belong in tests that must pass on a loaded machine).  tests/bench/
+# compare runs them and prints keel's figures; `make compare` adds the
+# peers (ProcessPoolExecutor, loky, mpi4py.futures) side by side.
+BENCH_KEEL = tests/bench/crash_latency tests/bench/rank_loss \
+	tests/bench/throughput tests/bench/growth tests/bench/idle
+BENCH_MPI = tests/bench/pingpong tests/bench/mpi_hello
+EXTRA_PROGRAMS = $(BENCH_KEEL) $(BENCH_MPI)
 tests_bench_crash_latency_SOURCES = tests/bench/crash_latency.c \
 	tests/bench/bench.h
-tests_bench_crash_latency_LDADD = runtime/libkeel.la
 tests_bench_rank_loss_SOURCES = tests/bench/rank_loss.c tests/bench/bench.h
-tests_bench_rank_loss_LDADD = runtime/libkeel.la
 tests_bench_throughput_SOURCES = tests/bench/throughput.c tests/bench/bench.h
+tests_bench_growth_SOURCES = tests/bench/growth.c tests/bench/bench.h
+tests_bench_idle_SOURCES = tests/bench/idle.c tests/bench/bench.h
+tests_bench_crash_latency_LDADD = runtime/libkeel.la
+tests_bench_rank_loss_LDADD = runtime/libkeel.la
 tests_bench_throughput_LDADD = runtime/libkeel.la
+tests_bench_growth_LDADD = runtime/libkeel.la
+tests_bench_idle_LDADD = runtime/libkeel.la
+tests_bench_pingpong_SOURCES = tests/bench/pingpong.c
+tests_bench_mpi_hello_SOURCES = tests/bench/mpi_hello.c
 CLEANFILES += $(EXTRA_PROGRAMS)
+EXTRA_DIST += tests/bench/compare tests/bench/peers.py
 
-BENCH_RUN = $(top_srcdir)/tests/run-test
-bench: $(EXTRA_PROGRAMS)
-	@MPIRUN='$(MPIRUN)' KEELRUN='$(abs_top_builddir)/launcher/keelrun' \
-	  $(BENCH_RUN) tests/bench/crash_latency
-	@$(BENCH_RUN) tests/bench/rank_loss
-	@MPIRUN='$(MPIRUN)' KEELRUN='$(abs_top_builddir)/launcher/keelrun' \
-	  $(BENCH_RUN) tests/bench/throughput
-.PHONY: bench
+BENCH_DEPS = $(EXTRA_PROGRAMS) launcher/keelrun examples/hello
+bench: $(BENCH_DEPS)
+	$(top_srcdir)/tests/bench/compare --no-peers
+compare: $(BENCH_DEPS)
+	$(top_srcdir)/tests/bench/compare
+.PHONY: bench compare

@@ -75,11 +75,24 @@ static inline double time_kill(keel_executor *ex, keel_task_fn *fn, const char *
   return t_kill < 0 ? -1 : t_done - t_kill;
 }
 
-static inline void print_figure(const char *what, double *v, int n)
+/* One figure, one line: "key: value unit (what it is, how measured)".
+ * tests/bench/compare reads the first three fields; people read the rest. */
+static inline void figure(const char *key, double value, const char *unit,
+                          const char *what)
 {
+  printf("%s: %.*f %s (%s)\n", key, value >= 100 ? 0 : 2, value, unit, what);
+  fflush(stdout);
+}
+
+/* The median of n timings in seconds, as milliseconds, with the spread. */
+static inline void figure_ms(const char *key, const char *what, double *v,
+                             int n)
+{
+  char line[256];
   double m = median(v, n); /* sorts */
-  printf("%s: median %.2f ms of %d (min %.2f, max %.2f)\n", what, m * 1e3, n,
-         v[0] * 1e3, v[n - 1] * 1e3);
+  snprintf(line, sizeof line, "%s; median of %d, min %.2f, max %.2f ms",
+           what, n, v[0] * 1e3, v[n - 1] * 1e3);
+  figure(key, m * 1e3, "ms", line);
 }
 
 #endif

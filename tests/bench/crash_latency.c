@@ -56,8 +56,8 @@ int main(int argc, char **argv)
   for (int i = 0; i < RUNS; i++)
     if ((rec_s[i] = one_recovery(path)) < 0)
       return 1;
-  print_figure("crash report (task process SIGKILL -> failed future)",
+  figure_ms("crash", "task process SIGKILL -> failed future",
                kill_s, RUNS);
-  print_figure("recovery (broken -> reusable executor answers)", rec_s, RUNS);
+  figure_ms("recovery", "broken -> reusable executor answers", rec_s, RUNS);
   return keel_finalize() ? 1 : 0;
 }

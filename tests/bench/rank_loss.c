@@ -39,6 +39,6 @@ int main(int argc, char **argv)
     if (serves(ex) || (loss_s[i] = time_kill(ex, kill_nanny_at, path)) < 0)
       return 1;
   keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
-  print_figure("rank loss (nanny SIGKILL -> failed future)", loss_s, RUNS);
+  figure_ms("rankloss", "nanny SIGKILL -> failed future", loss_s, RUNS);
   return keel_finalize() ? 1 : 0;
 }

@@ -108,14 +108,19 @@ int main(int argc, char **argv)
   }
   double s = median(sub, RUNS), mp = median(map, RUNS),
          l = median(lat, RUNS), p = median(par, RUNS);
-  printf("submit throughput (100,000 empty tasks): %.0f tasks/s (median of "
-         "%d)\n", 1e5 / s, RUNS);
-  printf("map throughput (1,000,000 8-byte items): %.2f M items/s (median "
-         "of %d)\n", 1.0 / mp, RUNS);
-  printf("round trip (one task at a time): %.1f us (median of %d runs' "
-         "medians of 2000)\n", l * 1e6, RUNS);
-  printf("parallel efficiency (2,000 x 1 ms CPU on %d workers): %.1f %% "
-         "(median of %d)\n", workers, 100.0 * 2.0 / (p * workers), RUNS);
+  char what[128];
+  snprintf(what, sizeof what, "100,000 empty tasks, one future each, then "
+           "every result; median of %d", RUNS);
+  figure("submit", 1e5 / s, "tasks/s", what);
+  snprintf(what, sizeof what, "1,000,000 8-byte items, automatic chunks; "
+           "median of %d", RUNS);
+  figure("map", 1e6 / mp, "items/s", what);
+  snprintf(what, sizeof what, "one empty task at a time, submit -> result; "
+           "median of %d runs' medians of 2,000", RUNS);
+  figure("roundtrip", l * 1e6, "us", what);
+  snprintf(what, sizeof what, "2,000 tasks of 1 ms CPU on %d workers; "
+           "median of %d", workers, RUNS);
+  figure("parallel", 100.0 * 2.0 / (p * workers), "%", what);
   free(items);
   keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
   return keel_finalize() ? 1 : 0;
