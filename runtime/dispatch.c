@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WINDOW_WORK 4e-3       /* seconds of work to keep queued per worker */
+/* Seconds of work to keep queued per worker.  A task's result and its
+ * replacement each wait for a process to get a core (3 ranks on 2 cores
+ * here): with 4 ms, 1 ms tasks found their worker's queue empty one time
+ * in five (parallel efficiency 95 %); with 10 ms, 98 %. */
+#define WINDOW_WORK 10e-3
 #define WINDOW_MIN 2
 #define WINDOW_MAX 1024
 #define BATCH_BYTES (1 << 20)  /* soft cap of one TASKS message */

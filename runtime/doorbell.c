@@ -3,11 +3,14 @@
  * looks at MPI (clock.c's back-off: up to 1 ms while work is in flight,
  * KEEL__DOZE_MAX when idle).  Without a wake-up, one task at a time settles
  * into a slow rhythm where each side finds the other's message a nap late
- * (2-4 ms a round trip here instead of 20 us).  So whoever sends work to a
- * side that may be napping also sends a datagram to its bell, an abstract
- * Unix socket named after its node and pid, which ends the nap at once.
- * Only a hint: a lost or refused ring (another node, another network
- * namespace) costs the rest of the nap, never a message. */
+ * (2-4 ms a round trip here instead of 20 us), and a nanny sharing its
+ * core with a busy task process gets new tasks late (its spin does not
+ * run while the task does).  So whoever sends work to the other side on
+ * its node also sends a datagram to its bell, an abstract Unix socket
+ * named after its node and pid, which ends the nap at once: one sendto()
+ * per message, and messages carry batches.  Only a hint: a lost or
+ * refused ring (another node, another network namespace) costs the rest
+ * of the nap, never a message. */
 #include "keel_int.h"
 
 #include <errno.h>

@@ -304,7 +304,6 @@ typedef struct keel__rank {
   int index;           /* spawned: its worker index on the node, else -1 */
   int nexec;           /* executors it serves */
   double last_heard;
-  double last_traffic; /* last message other than a heartbeat, either way */
 } keel__rank;
 
 typedef struct keel__runtime {
@@ -377,9 +376,6 @@ int keel__doorbell_open(void);
 void keel__doorbell_drain(int fd);
 /* Ring the bell of the process with this pid on our node (best effort). */
 void keel__doorbell_ring(int pid);
-/* The other side spins this long after traffic: a message sent later may
- * find it asleep, so ring. */
-#define KEEL__RING_AFTER 100e-6 /* seconds */
 
 /* ---- lifeline.c: master and nannies watching each other ---- */
 /* "boot-id pid-namespace": equal on two processes of one kernel and pid

@@ -97,8 +97,8 @@ static int post(int rank, keel_buf *b)
   return keel__sendq_post(&sends, c, crank, b);
 }
 
-/* Send b to rank; work (not a heartbeat) also wakes a nanny on our node
- * that may be dozing after a quiet spell (doorbell.c). */
+/* Send b to rank; work (not a heartbeat) also rings the bell of a nanny
+ * on our node, which may be napping (doorbell.c). */
 static void send_to(int rank, keel_buf *b, bool work)
 {
   keel__rank *k = &keel__rt.ranks[rank];
@@ -110,12 +110,8 @@ static void send_to(int rank, keel_buf *b, bool work)
     keel__rank_fail(rank, "a send to it failed");
     return;
   }
-  if (!work)
-    return;
-  double now = keel__now();
-  if (k->pidfd >= 0 && now - k->last_traffic > KEEL__RING_AFTER)
+  if (work && k->pidfd >= 0)
     keel__doorbell_ring(k->pid);
-  k->last_traffic = now;
 }
 
 void keel__send(int rank, keel_buf *b)
@@ -171,10 +167,7 @@ static int complete_receives(void)
     keel__rank *k = &keel__rt.ranks[r];
     while (!k->lost && (buf = keel__recvq_pop(keel__rank_recvq(r), &n))) {
       k->last_heard = keel__now();
-      if (handle(r, &buf, (size_t)n)) {
-        k->last_traffic = k->last_heard;
-        act++;
-      }
+      act += handle(r, &buf, (size_t)n);
       free(buf); /* NULL if a future took it */
     }
   }

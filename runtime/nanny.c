@@ -68,7 +68,7 @@ static MPI_Comm comm;
 static slot *slots[MAX_SLOTS];
 static keel__sendq sends;
 static keel__recvq recvs;
-static double last_sent, last_traffic; /* any message, work only */
+static double last_sent;
 static bool stopping;
 static int bell = -1; /* the master on our node wakes us with it */
 /* the lifeline to the master (lifeline.c) */
@@ -77,19 +77,17 @@ static double master_timeout = KEEL__HEARTBEAT_TIMEOUT, last_heard;
 
 /* ---- talking to the master ---- */
 
-/* Send b to the master; work (not a heartbeat) also wakes it if it may
- * be napping on our node (doorbell.c). */
+/* Send b to the master; work (not a heartbeat) also rings its bell when
+ * it shares our node, for it may be napping (doorbell.c). */
 static void send_to_master(keel_buf *b, bool work)
 {
   if (keel__sendq_post(&sends, comm, 0, b)) {
     keel__log("cannot send to the master; exiting");
     _exit(1);
   }
-  double now = keel__now();
-  if (work && master_pidfd >= 0 && now - last_traffic > KEEL__RING_AFTER)
+  if (work && master_pidfd >= 0)
     keel__doorbell_ring(master_pid);
-  last_sent = now;
-  last_traffic = work ? now : last_traffic;
+  last_sent = keel__now();
 }
 
 static void send_master(keel_buf *b)
@@ -755,10 +753,7 @@ static int receive(void)
   }
   while ((buf = keel__recvq_pop(&recvs, &n))) {
     last_heard = keel__now();
-    if (on_master(buf, (size_t)n)) {
-      last_traffic = last_heard;
-      act++;
-    }
+    act += on_master(buf, (size_t)n);
     free(buf);
   }
   return act;
