@@ -4,7 +4,7 @@
 # peers (ProcessPoolExecutor, loky, mpi4py.futures) side by side.
 BENCH_KEEL = tests/bench/crash_latency tests/bench/rank_loss \
 	tests/bench/throughput tests/bench/growth tests/bench/idle
-BENCH_MPI = tests/bench/pingpong tests/bench/mpi_hello
+BENCH_MPI = tests/bench/pingpong tests/bench/mpi_hello tests/bench/hops
 EXTRA_PROGRAMS = $(BENCH_KEEL) $(BENCH_MPI)
 tests_bench_crash_latency_SOURCES = tests/bench/crash_latency.c \
 	tests/bench/bench.h
@@ -19,6 +19,7 @@ tests_bench_growth_LDADD = runtime/libkeel.la
 tests_bench_idle_LDADD = runtime/libkeel.la
 tests_bench_pingpong_SOURCES = tests/bench/pingpong.c
 tests_bench_mpi_hello_SOURCES = tests/bench/mpi_hello.c
+tests_bench_hops_SOURCES = tests/bench/hops.c
 CLEANFILES += $(EXTRA_PROGRAMS)
 EXTRA_DIST += tests/bench/compare tests/bench/peers.py
 
