@@ -454,13 +454,14 @@ static int step_execs(bool *all_finished)
 /* ---- the thread ---- */
 
 /* Nap s seconds unless a user thread (the eventfd) or a nanny on this
- * node (the bell) wakes us first.  An eventfd, not a condition variable,
- * so that one poll() waits for both. */
-static void idle_wait(double s)
+ * node (the bell) wakes us first: true if one did.  An eventfd, not a
+ * condition variable, so that one poll() waits for both. */
+static bool idle_wait(double s)
 {
+  bool woken = false;
   if (s <= 0) {
     sched_yield();
-    return;
+    return false;
   }
   struct pollfd fds[2] = {{wake_fd, POLLIN, 0}, {bell, POLLIN, 0}};
   pthread_mutex_lock(&keel__rt.lock);
@@ -468,6 +469,7 @@ static void idle_wait(double s)
   pthread_mutex_unlock(&keel__rt.lock);
   if (keel__poll(fds, 2, s) > 0) {
     uint64_t n;
+    woken = true;
     if (fds[0].revents && read(wake_fd, &n, sizeof n) < 0) {
       /* nonblocking: nothing left to read */
     }
@@ -477,6 +479,7 @@ static void idle_wait(double s)
   pthread_mutex_lock(&keel__rt.lock);
   keel__rt.mgr_sleeping = false;
   pthread_mutex_unlock(&keel__rt.lock);
+  return woken;
 }
 
 void keel__master_wake_locked(void)
@@ -558,8 +561,8 @@ static void *manager_main(void *unused)
       break;
     if (act)
       keel__backoff_reset(&bo);
-    else
-      idle_wait(keel__backoff_next(&bo, quiet()));
+    else if (idle_wait(keel__backoff_next(&bo, quiet())))
+      keel__backoff_reset(&bo); /* the ring may beat the message: spin */
   }
   stop_ranks();
   pthread_mutex_lock(&keel__rt.lock);

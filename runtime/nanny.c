@@ -200,9 +200,14 @@ static void report_exec(uint32_t exec, uint64_t task, int cause, int sig,
   send_master(&b);
 }
 
+static int flush_results(slot *s);
+
+/* A death, after the results gathered before it: the master must count
+ * them as done before it breaks the executor. */
 static void report(slot *s, uint64_t task, int cause, int sig, int status,
                    const char *msg, const char *bt)
 {
+  flush_results(s);
   report_exec(s->exec, task, cause, sig, status, msg, bt);
 }
 
@@ -466,7 +471,6 @@ static void kill_leftovers(pid_t gone)
 static void on_exit_status(slot *s, int status)
 {
   child *c = &s->c;
-  kill_leftovers(c->pid);
   int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   read_child(s); /* results written before it died still count */
@@ -504,6 +508,8 @@ static void on_exit_status(slot *s, int status)
       q_clear(s);
     }
   }
+  /* After the report, which it would delay: the sweep reads /proc. */
+  kill_leftovers(c->pid);
   child_reset(c);
   s->nfwd = 0; /* unanswered tasks go to the next task process */
   if (!s->dead && s->qn == 0 && s->o.idle_timeout == 0 && !stopping)
@@ -761,7 +767,9 @@ static int receive(void)
 
 /* ---- the loop ---- */
 
-static void sleep_on_children(double s)
+/* Nap s seconds unless a child or the master's ring wakes us first: true
+ * if the ring did. */
+static bool sleep_on_children(double s)
 {
   struct pollfd fds[MAX_SLOTS * 3 + 1];
   nfds_t n = 0;
@@ -777,8 +785,11 @@ static void sleep_on_children(double s)
   }
   if (bell >= 0)
     fds[n++] = (struct pollfd){bell, POLLIN, 0};
-  if (keel__poll(fds, n, s) > 0 && bell >= 0 && fds[n - 1].revents)
+  if (keel__poll(fds, n, s) > 0 && bell >= 0 && fds[n - 1].revents) {
     keel__doorbell_drain(bell);
+    return true;
+  }
+  return false;
 }
 
 /* No task queued, running or retiring, no message on its way: the loop
@@ -839,8 +850,8 @@ void keel__nanny_main(void *commp)
     check_master(now);
     if (act)
       keel__backoff_reset(&bo);
-    else
-      sleep_on_children(keel__backoff_next(&bo, quiet()));
+    else if (sleep_on_children(keel__backoff_next(&bo, quiet())))
+      keel__backoff_reset(&bo); /* the ring may beat the message: spin */
   }
   for (int i = 0; i < MAX_SLOTS; i++)
     if (slots[i])
