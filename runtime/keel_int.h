@@ -310,6 +310,7 @@ typedef struct keel__runtime {
   pthread_mutex_t lock;
   pthread_cond_t ucond; /* user threads wait on it for executor state */
   bool mgr_sleeping;    /* in idle_wait: write to its eventfd to wake it */
+  bool wake_pending;    /* a user asked for the manager since it looked */
   bool stopping, stopped;
   bool running; /* manager thread started */
   pthread_t thread;

@@ -94,7 +94,7 @@ static int post(int rank, keel_buf *b)
 {
   int crank;
   MPI_Comm c = keel__rank_comm(rank, &crank);
-  return keel__sendq_post(&sends, c, crank, b);
+  return keel__sendq_post(&sends, c, crank, rank, b);
 }
 
 /* Send b to rank; work (not a heartbeat) also rings the bell of a nanny
@@ -411,6 +411,7 @@ static int sync_users(bool *stopping)
     ex->m_cancel = ex->cancel_req && !ex->cancel_done;
   }
   *stopping = keel__rt.stopping;
+  keel__rt.wake_pending = false; /* all taken */
   pthread_mutex_unlock(&keel__rt.lock);
   return act;
 }
@@ -465,8 +466,12 @@ static bool idle_wait(double s)
   }
   struct pollfd fds[2] = {{wake_fd, POLLIN, 0}, {bell, POLLIN, 0}};
   pthread_mutex_lock(&keel__rt.lock);
-  keel__rt.mgr_sleeping = true;
+  /* A user asked for us since sync_users() looked: do not nap on it. */
+  bool pending = keel__rt.wake_pending;
+  keel__rt.mgr_sleeping = !pending;
   pthread_mutex_unlock(&keel__rt.lock);
+  if (pending)
+    return true;
   if (keel__poll(fds, 2, s) > 0) {
     uint64_t n;
     woken = true;
@@ -485,6 +490,7 @@ static bool idle_wait(double s)
 void keel__master_wake_locked(void)
 {
   uint64_t one = 1;
+  keel__rt.wake_pending = true; /* until sync_users() takes the request */
   /* The count stays until read: a wake just before the poll is not lost. */
   if (keel__rt.mgr_sleeping && write(wake_fd, &one, sizeof one) < 0) {
     /* only if the count overflowed: it is readable anyway */
@@ -501,10 +507,16 @@ static int progress(void)
   return act;
 }
 
-/* Nothing in flight anywhere: the manager thread may doze. */
+static bool rank_lost(int rank)
+{
+  return keel__rt.ranks[rank].lost;
+}
+
+/* Nothing in flight anywhere (sends to lost ranks may hang for ever and
+ * do not count): the manager thread may doze. */
 static bool quiet(void)
 {
-  if (!keel__sendq_empty(&sends) || !receives_idle())
+  if (!keel__sendq_only_to(&sends, rank_lost) || !receives_idle())
     return false;
   for (keel_executor *ex = keel__rt.execs; ex; ex = ex->next)
     if (!keel__exec_quiet(ex))
@@ -572,6 +584,17 @@ static void *manager_main(void *unused)
   return NULL;
 }
 
+/* The eventfd and the bell, once the manager thread is gone: the bell's
+ * name is free again. */
+static void close_wakers(void)
+{
+  if (wake_fd >= 0)
+    close(wake_fd);
+  if (bell >= 0)
+    close(bell);
+  wake_fd = bell = -1;
+}
+
 int keel__master_start(void *commp)
 {
   if (keel__ranks_start(*(MPI_Comm *)commp))
@@ -586,8 +609,10 @@ int keel__master_start(void *commp)
   if ((wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
     return KEEL_ESYS;
   bell = keel__doorbell_open();
-  if (pthread_create(&keel__rt.thread, NULL, manager_main, NULL))
+  if (pthread_create(&keel__rt.thread, NULL, manager_main, NULL)) {
+    close_wakers();
     return KEEL_ESYS;
+  }
   keel__rt.running = true;
   return KEEL_OK;
 }
@@ -602,5 +627,6 @@ void keel__master_stop(void)
   pthread_mutex_unlock(&keel__rt.lock);
   pthread_join(keel__rt.thread, NULL);
   keel__rt.running = false;
+  close_wakers();
   keel__ranks_free();
 }

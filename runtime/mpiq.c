@@ -8,10 +8,12 @@
 typedef struct keel__sreq {
   MPI_Request r;
   char *buf;
+  int who; /* the caller's name for the destination */
   struct keel__sreq *next;
 } keel__sreq;
 
-int keel__sendq_post(keel__sendq *q, MPI_Comm comm, int rank, keel_buf *b)
+int keel__sendq_post(keel__sendq *q, MPI_Comm comm, int rank, int who,
+                     keel_buf *b)
 {
   size_t n;
   char *buf = keel__buf_steal(b, &n);
@@ -28,6 +30,7 @@ int keel__sendq_post(keel__sendq *q, MPI_Comm comm, int rank, keel_buf *b)
     return KEEL_EMPI;
   }
   s->buf = buf;
+  s->who = who;
   s->next = q->head;
   q->head = s;
   return KEEL_OK;
@@ -55,6 +58,14 @@ int keel__sendq_test(keel__sendq *q)
 bool keel__sendq_empty(const keel__sendq *q)
 {
   return q->head == NULL;
+}
+
+bool keel__sendq_only_to(const keel__sendq *q, bool (*gone)(int who))
+{
+  for (const keel__sreq *s = q->head; s; s = s->next)
+    if (!gone(s->who))
+      return false;
+  return true;
 }
 
 bool keel__recvq_empty(const keel__recvq *q)

@@ -11,12 +11,17 @@ typedef struct keel__sendq {
   struct keel__sreq *head;
 } keel__sendq;
 
-/* MPI_Isend the bytes of b to rank (taking them); KEEL_EMPI or
- * KEEL_ENOMEM on failure, the bytes freed either way. */
-int keel__sendq_post(keel__sendq *q, MPI_Comm comm, int rank, keel_buf *b);
+/* MPI_Isend the bytes of b to rank of comm (taking them), noting `who`
+ * (the caller's name for it); KEEL_EMPI or KEEL_ENOMEM on failure, the
+ * bytes freed either way. */
+int keel__sendq_post(keel__sendq *q, MPI_Comm comm, int rank, int who,
+                     keel_buf *b);
 /* Free the sends that completed; returns how many did. */
 int keel__sendq_test(keel__sendq *q);
 bool keel__sendq_empty(const keel__sendq *q);
+/* Every pending send goes to someone gone(who) says is gone: such sends
+ * may never complete, and nobody waits for them. */
+bool keel__sendq_only_to(const keel__sendq *q, bool (*gone)(int who));
 
 typedef struct keel__recvq {
   struct keel__rreq *head, *tail;
