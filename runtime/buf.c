@@ -3,6 +3,7 @@
 #include "keel_int.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,15 +45,28 @@ char *keel__buf_steal(keel_buf *b, size_t *len)
   return p;
 }
 
+/* Where p lies inside b's bytes, or SIZE_MAX: a task may append what it
+ * wrote itself, and growing the buffer would move it. */
+static size_t offset_in(const keel_buf *b, const void *p)
+{
+  uintptr_t a = (uintptr_t)p, lo = (uintptr_t)b->data;
+  return b->data && a >= lo && a < lo + b->len ? (size_t)(a - lo) : SIZE_MAX;
+}
+
 int keel_buf_append(keel_buf *out, const void *data, size_t len)
 {
   if (!out || (!data && len))
     return KEEL_EINVAL;
   /* map items append a few bytes each, millions of times: skip the call
    * when there is room */
-  int rc = len <= out->cap - out->len ? KEEL_OK : keel__buf_reserve(out, len);
-  if (rc)
-    return rc;
+  if (len > out->cap - out->len) {
+    size_t off = offset_in(out, data);
+    int rc = keel__buf_reserve(out, len);
+    if (rc)
+      return rc;
+    if (off != SIZE_MAX)
+      data = out->data + off;
+  }
   if (len)
     memcpy(out->data + out->len, data, len);
   out->len += len;
@@ -67,12 +81,20 @@ static int buf_vprintf(keel_buf *out, const char *fmt, va_list ap)
   va_end(ap2);
   if (n < 0)
     return KEEL_EINVAL;
-  int rc = keel__buf_reserve(out, (size_t)n + 1);
-  if (rc)
-    return rc;
-  vsnprintf(out->data + out->len, (size_t)n + 1, fmt, ap);
-  out->len += (size_t)n;
-  return KEEL_OK;
+  if ((size_t)n + 1 <= out->cap - out->len) { /* nothing moves: in place */
+    vsnprintf(out->data + out->len, (size_t)n + 1, fmt, ap);
+    out->len += (size_t)n;
+    return KEEL_OK;
+  }
+  /* Growing would move the bytes an argument may point into: format
+   * elsewhere first. */
+  char *tmp = malloc((size_t)n + 1);
+  if (!tmp)
+    return KEEL_ENOMEM;
+  vsnprintf(tmp, (size_t)n + 1, fmt, ap);
+  int rc = keel_buf_append(out, tmp, (size_t)n);
+  free(tmp);
+  return rc;
 }
 
 int keel_buf_printf(keel_buf *out, const char *fmt, ...)
@@ -100,13 +122,16 @@ int keel_fail(keel_buf *out, const char *fmt, ...)
 {
   if (!out)
     return KEEL_ETASK;
-  keel__buf_reset(out);
+  keel_buf msg = {0}; /* apart: an argument may be the result it replaces */
   if (fmt) {
     va_list ap;
     va_start(ap, fmt);
-    (void)buf_vprintf(out, fmt, ap);
+    (void)buf_vprintf(&msg, fmt, ap);
     va_end(ap);
   }
+  keel__buf_reset(out);
+  (void)keel_buf_append(out, msg.data, msg.len);
+  keel__buf_free(&msg);
   out->failed = 1;
   return KEEL_ETASK;
 }

@@ -289,6 +289,31 @@ static void test_steal(void)
   CU_ASSERT_EQUAL(len, 0);
 }
 
+/* A task may feed its own result back in: growing the buffer must not
+ * leave it reading freed bytes (ASan in CI would see it). */
+static void test_own_bytes_as_input(void)
+{
+  WATCHDOG(10);
+  keel_buf b = {0};
+  CU_ASSERT_EQUAL_FATAL(keel_buf_append(&b, "abcd", 4), KEEL_OK);
+  for (int i = 0; i < 12; i++) /* doubles past every capacity step */
+    CU_ASSERT_EQUAL_FATAL(keel_buf_append(&b, b.data, b.len), KEEL_OK);
+  CU_ASSERT_EQUAL(b.len, (size_t)4 << 12);
+  CU_ASSERT_EQUAL(memcmp(b.data + b.len - 4, "abcd", 4), 0);
+  size_t was = b.len;
+  CU_ASSERT_EQUAL(keel_buf_printf(&b, "<%.*s>", (int)was, b.data), KEEL_OK);
+  CU_ASSERT_EQUAL(b.len, 2 * was + 2);
+  CU_ASSERT_EQUAL(memcmp(b.data + was, "<abcd", 5), 0);
+  /* the message replaces the result it quotes */
+  keel_buf small = {0};
+  CU_ASSERT_EQUAL(keel_buf_append(&small, "oops", 4), KEEL_OK);
+  CU_ASSERT_EQUAL(keel_fail(&small, "bad: %.*s", 4, small.data), KEEL_ETASK);
+  CU_ASSERT_EQUAL(small.len, 9);
+  CU_ASSERT_EQUAL(memcmp(small.data, "bad: oops", 9), 0);
+  keel__buf_free(&small);
+  keel__buf_free(&b);
+}
+
 int main(void)
 {
   static const tu_test tests[] = {
@@ -299,6 +324,7 @@ int main(void)
       TU_TEST(test_reserve_growth),
       TU_TEST(test_reserve_overflow_guard),
       TU_TEST(test_steal),
+      TU_TEST(test_own_bytes_as_input),
   };
   return tu_run("buf", tests, sizeof tests / sizeof *tests);
 }
