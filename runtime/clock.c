@@ -4,8 +4,8 @@
  * flight dozes after a while: its naps grow to KEEL__DOZE_MAX, which is
  * what makes an idle job nearly free (a thousand wake-ups a second cost
  * each process 1-2 % of a core here).  Whoever brings it work wakes it
- * first: a condition variable for the manager thread, the doorbell
- * (doorbell.c) for a nanny on the master's node. */
+ * first: an eventfd for the manager thread (from user threads), the
+ * doorbell (doorbell.c) between master and nannies on one node. */
 #include "keel_int.h"
 
 #include <poll.h>

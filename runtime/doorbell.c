@@ -44,8 +44,9 @@ int keel__doorbell_open(void)
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd >= 0 && bind(fd, (struct sockaddr *)&a, len) == 0)
     return fd;
-  keel__log("no doorbell (%s): when idle, this worker answers its first "
-            "task within %.0f ms", strerror(errno), KEEL__DOZE_MAX * 1e3);
+  keel__log("no doorbell (%s): peers on this node reach this process only "
+            "when its naps end (up to %.0f ms)", strerror(errno),
+            KEEL__DOZE_MAX * 1e3);
   if (fd >= 0)
     close(fd);
   return -1;

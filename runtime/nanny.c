@@ -81,7 +81,7 @@ static double master_timeout = KEEL__HEARTBEAT_TIMEOUT, last_heard;
  * it shares our node, for it may be napping (doorbell.c). */
 static void send_to_master(keel_buf *b, bool work)
 {
-  if (keel__sendq_post(&sends, comm, 0, b)) {
+  if (keel__sendq_post(&sends, comm, 0, 0, b)) {
     keel__log("cannot send to the master; exiting");
     _exit(1);
   }
@@ -471,6 +471,10 @@ static void kill_leftovers(pid_t gone)
 static void on_exit_status(slot *s, int status)
 {
   child *c = &s->c;
+  /* Its group first, cheaply: what it left there must not write into its
+   * channel while we read the last results.  The /proc sweep comes after
+   * the report, which it would delay. */
+  kill(-c->pid, SIGKILL);
   int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   read_child(s); /* results written before it died still count */
@@ -508,7 +512,6 @@ static void on_exit_status(slot *s, int status)
       q_clear(s);
     }
   }
-  /* After the report, which it would delay: the sweep reads /proc. */
   kill_leftovers(c->pid);
   child_reset(c);
   s->nfwd = 0; /* unanswered tasks go to the next task process */

@@ -424,6 +424,48 @@ static void test_arguments_and_results_are_aligned(void)
   keel_map_free(m);
 }
 
+/* Results of 16 KiB and more travel alone and the master hands their
+ * message to the future: they must arrive whole, aligned, and next to small
+ * ones; map chunks that big too. */
+static void test_big_results_arrive_whole(void)
+{
+  WATCHDOG(60);
+  keel_executor *ex = reusable();
+  static const int sizes[] = {16383, 16384, 100000, 5, 1 << 20, 0, 40000};
+  enum { N = sizeof sizes / sizeof *sizes };
+  keel_future *fs[N];
+  for (int i = 0; i < N; i++)
+    fs[i] = submit_int(ex, t_pattern, sizes[i]);
+  for (int i = 0; i < N; i++) {
+    const void *d = NULL;
+    size_t len = 0, bad = 0;
+    CU_ASSERT_EQUAL(keel_future_result(fs[i], 30, &d, &len), KEEL_OK);
+    CU_ASSERT_EQUAL(len, (size_t)sizes[i]);
+    CU_ASSERT_EQUAL((uintptr_t)d % 16, 0);
+    for (size_t j = 0; d && j < len; j++)
+      bad += ((const unsigned char *)d)[j] != pattern_byte(len, j);
+    CU_ASSERT_EQUAL(bad, 0);
+  }
+  release_all(fs, N);
+  /* 2 chunks of 2,500 items: 40 KB of item records each */
+  int items[5000];
+  for (int i = 0; i < 5000; i++)
+    items[i] = i;
+  keel_map *m;
+  const void *d;
+  size_t len, got = 0;
+  CU_ASSERT_EQUAL_FATAL(keel_map_start(ex, t_square, items, sizeof *items,
+                                       5000, 2500, &m), KEEL_OK);
+  while (keel_map_next(m, 30, &d, &len) == KEEL_OK) {
+    long long y = -1;
+    if (len == sizeof y)
+      memcpy(&y, d, sizeof y);
+    got += y == (long long)got * (long long)got;
+  }
+  CU_ASSERT_EQUAL(got, 5000);
+  keel_map_free(m);
+}
+
 static void test_reusable_is_the_same(void)
 {
   WATCHDOG(10);
@@ -522,6 +564,7 @@ int main(int argc, char **argv)
       TU_TEST(test_as_completed_order_and_timeout),
       TU_TEST(test_map_in_order),
       TU_TEST(test_map_items_are_separate),
+      TU_TEST(test_big_results_arrive_whole),
       TU_TEST(test_resize),
       TU_TEST(test_arguments_and_results_are_aligned),
       TU_TEST(test_reusable_is_the_same),

@@ -51,6 +51,25 @@ static int t_square_but_13(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(t_square_but_13);
 
+/* n bytes of a pattern that depends on n (n from the argument, or 8 bytes
+ * per map item of n items): results big enough to travel alone. */
+static unsigned char pattern_byte(size_t n, size_t i)
+{
+  return (unsigned char)((i * 7 + n) & 0xff);
+}
+
+static int t_pattern(const void *arg, size_t len, keel_buf *out)
+{
+  size_t n = (size_t)arg_int(arg, len);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = pattern_byte(n, i);
+    if (keel_buf_append(out, &c, 1))
+      return keel_fail(out, "out of memory at byte %zu", i);
+  }
+  return 0;
+}
+KEEL_REGISTER(t_pattern);
+
 /* A map item that reads back what it wrote: its out must look like its own
  * buffer although items share the chunk's.  Odd items write, then fail. */
 static int t_item_readback(const void *arg, size_t len, keel_buf *out)

@@ -24,13 +24,19 @@ static double longest(keel__backoff *b, int n, bool may_doze)
   return most;
 }
 
+/* Right after activity: no nap, unless this process was itself held off
+ * the CPU past the spin (a loaded machine), which the test cannot rule. */
 static void test_spins_after_activity(void)
 {
   WATCHDOG(10);
   keel__backoff b;
+  double t0 = keel__now();
   keel__backoff_reset(&b);
-  CU_ASSERT_EQUAL(keel__backoff_next(&b, false), 0);
-  CU_ASSERT_EQUAL(keel__backoff_next(&b, true), 0);
+  double a = keel__backoff_next(&b, false), c = keel__backoff_next(&b, true);
+  if (keel__now() - t0 < 100e-6) {
+    CU_ASSERT_EQUAL(a, 0);
+    CU_ASSERT_EQUAL(c, 0);
+  }
 }
 
 static void test_naps_grow_to_1ms_with_work_in_flight(void)
@@ -59,8 +65,11 @@ static void test_dozes_when_quiet(void)
   /* work arrives without activity yet (a send still on its way): back to
    * short naps at once */
   CU_ASSERT_TRUE(keel__backoff_next(&b, false) <= 1e-3);
+  double t0 = keel__now();
   keel__backoff_reset(&b);
-  CU_ASSERT_EQUAL(keel__backoff_next(&b, true), 0);
+  double a = keel__backoff_next(&b, true);
+  if (keel__now() - t0 < 100e-6) /* see test_spins_after_activity */
+    CU_ASSERT_EQUAL(a, 0);
 }
 
 int main(void)

@@ -42,13 +42,17 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static long turn; /* odd: the echo thread's turn */
 
-/* Run the calling thread on cpu only. */
+/* Run the calling thread on cpu only: a figure taken elsewhere would be
+ * the wrong one, so fail loudly. */
 static void pin(int cpu)
 {
   cpu_set_t s;
   CPU_ZERO(&s);
   CPU_SET(cpu, &s);
-  sched_setaffinity(0, sizeof s, &s);
+  if (sched_setaffinity(0, sizeof s, &s)) {
+    perror("hops: sched_setaffinity");
+    exit(1);
+  }
 }
 
 static void *echo_thread(void *cpu)
@@ -147,7 +151,10 @@ static int processes(int other, double *v)
 int main(void)
 {
   double v[RUNS];
-  int two = sysconf(_SC_NPROCESSORS_ONLN) > 1;
+  cpu_set_t allowed;
+  /* cpus 0 and 1 must both be ours */
+  int two = sched_getaffinity(0, sizeof allowed, &allowed) == 0 &&
+            CPU_ISSET(0, &allowed) && CPU_ISSET(1, &allowed);
   if (threads(0, v))
     return 1;
   report("hop-threads-1core", v, "two threads waking each other with a "

@@ -64,11 +64,27 @@ static int gather_pids(keel_executor *ex, pid_t *pids)
     if (keel_future_result(f[i], 30, &d, &len) || len != sizeof p)
       return -1;
     memcpy(p, d, sizeof p);
+    for (int j = 1; j < n; j++) /* two tasks on one worker: not all seen */
+      if (pids[j] == p[0] || pids[j] == p[1])
+        return -1;
     pids[n++] = p[0];
     pids[n++] = p[1];
     keel_future_release(f[i]);
   }
   return n;
+}
+
+/* CPU used by pid since `before`; a process that has gone (0 now) would
+ * make the figure meaningless. */
+static double used(pid_t pid, uint64_t before, double seconds)
+{
+  uint64_t after = cpu_ns(pid);
+  if (after < before) {
+    fprintf(stderr, "idle: process %d went away during the idle period\n",
+            (int)pid);
+    exit(1);
+  }
+  return (double)(after - before) * 1e-9 / seconds;
 }
 
 /* Sleep s seconds whatever signals come. */
@@ -109,10 +125,9 @@ int main(int argc, char **argv)
     sleep_s(IDLE_SECONDS);
     double t = now() - t0;
     for (int i = 0; i < n; i++) /* master, then (task process, nanny)s */
-      share[i == 0 ? 0 : 1 + i % 2][r] += (double)(cpu_ns(pids[i]) - c0[i]) *
-                                          1e-9 / t;
+      share[i == 0 ? 0 : 1 + i % 2][r] += used(pids[i], c0[i], t);
     ranks[r] = share[0][r] + share[1][r] + share[2][r];
-    launch[r] = (double)(cpu_ns(mpirun) - l0) * 1e-9 / t;
+    launch[r] = used(mpirun, l0, t);
   }
   char what[160];
   snprintf(what, sizeof what, "of one core: master + %d nannies + %d task "
