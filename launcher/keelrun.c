@@ -5,9 +5,13 @@
  * recovery enabled (a lost rank does not abort the job), mpirun's own
  * binding off (keel binds each worker with hwloc), oversubscription allowed
  * with a one-line warning when N + 1 exceeds the slots, the allocation used
- * as it is under Slurm. */
+ * as it is under Slurm.
+ *
+ * Task-farm mode (--tasks FILE) is program mode running keel-farm
+ * (farm.c), which sits next to keelrun, with the farm's options. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +29,10 @@ static void usage(FILE *out)
 {
   fprintf(out,
 "usage: keelrun [-n N] [options] PROGRAM [ARGS...]\n"
-"Run PROGRAM, a keel program, with N worker ranks plus the master rank.\n"
+"       keelrun [-n N] [options] --tasks FILE [--joblog F] [--resume]\n"
+"               [--retries K] [--timeout S] [--progress]\n"
+"Run PROGRAM, a keel program, with N worker ranks plus the master rank;\n"
+"or run each line of FILE with /bin/sh -c on the workers (task farm).\n"
 "\n"
 "  -n, --workers N       worker ranks (default: one per core available, or\n"
 "                        SLURM_NTASKS - 1 inside a Slurm job)\n"
@@ -38,16 +45,27 @@ static void usage(FILE *out)
 "      --mpirun PATH     the mpirun to use (default: mpirun from PATH)\n"
 "      --dry-run         print the mpirun command instead of running it\n"
 "  -h, --help            this help\n"
+"Task farm (FILE: one shell command per line, - for stdin; blank lines\n"
+"are skipped but keep their number, which is the line's Seq):\n"
+"      --tasks FILE      run every line of FILE, each as it finds a free worker\n"
+"      --joblog F        write GNU parallel's joblog to F\n"
+"      --resume          skip the lines F already lists (needs --joblog)\n"
+"      --retries K       run a failing line up to K times in all\n"
+"      --timeout S       kill a line after S seconds (Exitval -1, Signal 9)\n"
+"      --progress        report lines done and failed on stderr\n"
 "\n"
-"Exit status: PROGRAM's, or 2 for a usage error.\n");
+"Exit status: PROGRAM's, or 2 for a usage error.  Task farm: 0, the number\n"
+"of failed lines (101 for more than 100), or 255 for any other error.\n");
 }
+
+static int usage_status = 2; /* 255 in task-farm mode, as GNU parallel */
 
 static void die(const char *fmt, const char *arg)
 {
   fprintf(stderr, "keelrun: ");
   fprintf(stderr, fmt, arg);
   fprintf(stderr, " (see keelrun --help)\n");
-  exit(2);
+  exit(usage_status);
 }
 
 /* Cores (not hardware threads, like Open MPI's slots) this process may
@@ -117,6 +135,30 @@ static int runnable(const char *prog)
   return 0;
 }
 
+/* keel-farm, installed and built next to keelrun. */
+static const char *farm_program(void)
+{
+  static char path[4096];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
+  if (n <= 0)
+    die("%s", "cannot find keel-farm: /proc/self/exe is unreadable");
+  path[n] = '\0';
+  char *slash = strrchr(path, '/');
+  strcpy(slash ? slash + 1 : path, "keel-farm");
+  if (access(path, X_OK))
+    die("cannot execute the task farm program %s", path);
+  return path;
+}
+
+/* Task-farm mode is on when --tasks appears (usage errors then exit 255). */
+static bool farm_mode(int argc, char **argv)
+{
+  for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+    if (!strcmp(argv[i], "--tasks") || !strncmp(argv[i], "--tasks=", 8))
+      return true;
+  return false;
+}
+
 typedef struct args {
   const char *v[MAX_ARGS];
   int n;
@@ -142,14 +184,34 @@ int main(int argc, char **argv)
       {"dry-run", no_argument, 0, 'd'},
       {"mca", required_argument, 0, 'M'},
       {"help", no_argument, 0, 'h'},
+      /* task farm: handed to keel-farm as they are */
+      {"tasks", required_argument, 0, 'F'},
+      {"joblog", required_argument, 0, 'F'},
+      {"retries", required_argument, 0, 'F'},
+      {"timeout", required_argument, 0, 'F'},
+      {"resume", no_argument, 0, 'F'},
+      {"progress", no_argument, 0, 'F'},
       {0, 0, 0, 0}};
   const char *bind = "core", *hostfile = NULL, *hosts = NULL;
   const char *mpirun = "mpirun", *exports[64], *mca[64];
-  int workers = 0, report = 0, dry = 0, nexports = 0, nmca = 0, c;
+  int workers = 0, report = 0, dry = 0, nexports = 0, nmca = 0, c, li;
+  const char *farm[16];
+  int nfarm = 0;
   static char nbuf[16];
+  bool tasks = farm_mode(argc, argv);
+  usage_status = tasks ? 255 : 2;
   opterr = 0; /* our own one-line errors */
-  while ((c = getopt_long(argc, argv, "+:n:x:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "+:n:x:h", opts, &li)) != -1) {
     switch (c) {
+    case 'F': { /* --name[=value] or --name value, for keel-farm to check */
+      bool split = opts[li].has_arg && argv[optind - 1] == optarg;
+      if (nfarm > 14)
+        die("%s", "too many task-farm options");
+      farm[nfarm++] = argv[optind - 1 - split];
+      if (split)
+        farm[nfarm++] = optarg;
+      break;
+    }
     case 'n': workers = parse_count(optarg); break;
     case 'b':
       if (strcmp(optarg, "core") && strcmp(optarg, "none"))
@@ -179,9 +241,14 @@ int main(int argc, char **argv)
     default: die("unknown option '%s'", argv[optind - 1]);
     }
   }
-  if (optind >= argc)
+  if (tasks && optind < argc)
+    die("a task farm runs the lines of its FILE, not PROGRAM '%s'",
+        argv[optind]);
+  if (!tasks && nfarm)
+    die("%s only goes with --tasks FILE", farm[0]);
+  if (!tasks && optind >= argc)
     die("%s", "no PROGRAM to run");
-  if (!runnable(argv[optind]))
+  if (!tasks && !runnable(argv[optind]))
     die("cannot execute PROGRAM '%s'", argv[optind]);
   const char *slurm = getenv("SLURM_JOB_ID");
   int slots = hostfile ? hostfile_slots(hostfile) : cores_available();
@@ -234,6 +301,10 @@ int main(int argc, char **argv)
     add(&a, mca[i]);
     add(&a, mca[i + 1]);
   }
+  if (tasks)
+    add(&a, farm_program());
+  for (int i = 0; i < nfarm; i++)
+    add(&a, farm[i]);
   for (int i = optind; i < argc; i++)
     add(&a, argv[i]);
   if (dry) {

@@ -301,10 +301,11 @@ bool keel__exec_quiet(const keel_executor *ex)
 
 static int window(const keel_executor *ex)
 {
-  if (ex->task_time <= 0)
-    return WINDOW_MIN;
-  double w = ceil(WINDOW_WORK / ex->task_time);
-  return w < WINDOW_MIN ? WINDOW_MIN : w > WINDOW_MAX ? WINDOW_MAX : (int)w;
+  int most = ex->opt.max_inflight > 0 ? ex->opt.max_inflight : WINDOW_MAX;
+  double w = ex->task_time <= 0 ? WINDOW_MIN
+                                : ceil(WINDOW_WORK / ex->task_time);
+  w = w < WINDOW_MIN ? WINDOW_MIN : w;
+  return w > most ? most : (int)w;
 }
 
 /* Take up to n startable futures off the queue, marking them running,

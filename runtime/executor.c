@@ -31,7 +31,8 @@ static int check_options(const keel_options *o, uint64_t *init_fn)
   if (o->max_workers < 0 || bad_seconds(o->task_timeout) ||
       bad_seconds(o->idle_timeout) || o->max_tasks_per_worker < 0 ||
       o->on_crash < KEEL_ON_CRASH_BREAK || o->on_crash > KEEL_ON_CRASH_RETRY ||
-      o->max_retries < 0 || (o->initarg_len && !o->initarg) ||
+      o->max_retries < 0 || o->max_inflight < 0 ||
+      (o->initarg_len && !o->initarg) ||
       o->initarg_len > KEEL__WIRE_MAX)
     return KEEL_EINVAL;
   return o->initializer ? keel__registry_id(o->initializer, init_fn)
@@ -139,6 +140,7 @@ static bool same_but_workers(const keel_options *a, const keel_options *b)
          a->memory_limit == b->memory_limit &&
          a->max_tasks_per_worker == b->max_tasks_per_worker &&
          a->on_crash == b->on_crash && a->max_retries == b->max_retries &&
+         a->max_inflight == b->max_inflight &&
          a->initializer == b->initializer &&
          a->initarg_len == b->initarg_len &&
          (!a->initarg_len || !memcmp(a->initarg, b->initarg, a->initarg_len));

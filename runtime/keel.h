@@ -152,6 +152,8 @@ typedef struct keel_options {
   keel_task_fn *initializer;  /* runs once per task process; NULL = none */
   const void *initarg;
   size_t initarg_len;
+  int max_inflight;           /* tasks sent to one worker at most; 0 = about
+                                 10 ms of work (keel's prefetch window) */
 } keel_options;
 
 typedef struct keel_executor keel_executor;

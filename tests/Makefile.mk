@@ -67,6 +67,10 @@ soak: tests/soak_tasks launcher/keelrun
 TESTS += tests/keelrun-cli
 EXTRA_DIST += tests/keelrun-cli
 
+# keelrun's task-farm mode: joblog, resume, retries, timeouts, bad lines.
+TESTS += tests/farm
+EXTRA_DIST += tests/farm
+
 # No process outlives a master that dies without keel_finalize().
 check_PROGRAMS += tests/orphan_master
 tests_orphan_master_SOURCES = tests/orphan_master.c tests/tasks.h

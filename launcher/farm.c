@@ -1,0 +1,479 @@
+/* farm.c: keel-farm, the keel program behind keelrun's task-farm mode
+ * (keelrun -n N --tasks FILE); it also runs alone and spawns its workers.
+ *
+ * The master checks every line of the task file before it runs any, then
+ * submits each line as a task that runs it with /bin/sh -c in a task
+ * process on a worker.  It prints each line's output whole when the line
+ * finishes, writes GNU parallel's joblog, and exits like GNU parallel: 0,
+ * the number of failed lines (101 for more than 100), or 255 when the farm
+ * itself cannot run.  A line whose shell dies (even SIGKILLed) or runs
+ * past --timeout fails alone: the worker lives on. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <keel.h>
+
+#include "joblog.h"
+
+#define FARM_ERROR 255
+#define MAX_LINE 131071 /* Linux's limit on one argument (MAX_ARG_STRLEN) */
+
+extern char **environ;
+
+typedef struct farm_opts {
+  const char *tasks, *joblog;
+  bool resume, progress;
+  int retries;
+  double timeout;
+} farm_opts;
+
+/* What a line's task returns, followed by host, stdout and stderr. */
+typedef struct outcome {
+  int32_t exitval, signal;
+  double start, runtime;
+  uint64_t nhost, nout, nerr;
+} outcome;
+
+/* A growable byte buffer of the task process's own. */
+typedef struct bytes {
+  char *p;
+  size_t n, cap;
+} bytes;
+
+static int put(bytes *b, const void *p, size_t n)
+{
+  if (b->n + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + n)
+      cap *= 2;
+    char *q = realloc(b->p, cap);
+    if (!q)
+      return -1;
+    b->p = q;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, p, n);
+  b->n += n;
+  return 0;
+}
+
+static double wall(void)
+{
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+}
+
+/* ---- the task: one line under /bin/sh -c ---- */
+
+/* Read both pipes to their end. */
+static void drain(int out, int err, bytes *o, bytes *e)
+{
+  struct pollfd p[2] = {{out, POLLIN, 0}, {err, POLLIN, 0}};
+  bytes *dst[2] = {o, e};
+  char buf[65536];
+  while (p[0].fd >= 0 || p[1].fd >= 0) {
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      return;
+    }
+    for (int i = 0; i < 2; i++) {
+      if (p[i].fd < 0 || !p[i].revents)
+        continue;
+      ssize_t n = read(p[i].fd, buf, sizeof buf);
+      if (n > 0)
+        put(dst[i], buf, (size_t)n);
+      else if (n == 0 || errno != EINTR)
+        p[i].fd = -1; /* poll skips it from now on */
+    }
+  }
+}
+
+/* Start sh -c cmd with stdin from /dev/null, stdout and stderr to pipes,
+ * and none of the task process's own fds (3 is its channel). */
+static pid_t start_sh(const char *cmd, int out[2], int err[2])
+{
+  posix_spawn_file_actions_t fa;
+  char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+  pid_t pid = -1;
+  if (pipe(out))
+    return -1;
+  if (pipe(err)) {
+    close(out[0]);
+    close(out[1]);
+    return -1;
+  }
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  if (posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ))
+    pid = -1;
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  close(err[1]);
+  return pid;
+}
+
+static int run_line(const void *arg, size_t len, keel_buf *out)
+{
+  char *cmd = strndup(arg, len), host[256] = "?";
+  int po[2], pe[2], status = 0;
+  bytes o = {0}, e = {0};
+  outcome r = {.start = wall()};
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  pid_t pid = cmd ? start_sh(cmd, po, pe) : -1;
+  free(cmd);
+  if (pid < 0)
+    return keel_fail(out, "cannot start /bin/sh: %s", strerror(errno));
+  drain(po[0], pe[0], &o, &e);
+  close(po[0]);
+  close(pe[0]);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  gethostname(host, sizeof host - 1);
+  r.runtime = (double)(t1.tv_sec - t0.tv_sec) +
+              (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+  r.exitval = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  r.nhost = strlen(host);
+  r.nout = o.n;
+  r.nerr = e.n;
+  int rc = keel_buf_append(out, &r, sizeof r) ||
+           keel_buf_append(out, host, r.nhost) ||
+           keel_buf_append(out, o.p, o.n) || keel_buf_append(out, e.p, e.n);
+  free(o.p);
+  free(e.p);
+  return rc ? keel_fail(out, "out of memory for the line's output") : 0;
+}
+KEEL_REGISTER(run_line);
+
+/* ---- the task file ---- */
+
+typedef struct farm {
+  char **line;   /* line[1..n]; NULL for a blank line (not a job) */
+  size_t n;
+  bool *done;    /* done[1..n]: in the joblog already (--resume) */
+  size_t failed, finished, jobs;
+  FILE *log;
+  bool progress;        /* --progress */
+  double last_progress;
+  size_t shown;         /* lines finished when progress last printed */
+} farm;
+
+/* Keep one line (its newline, and a CR before it, cut): 0, or -1 after
+ * naming what is wrong with it. */
+static int take_line(farm *fm, const char *path, char *s, ssize_t len)
+{
+  size_t no = fm->n + 1;
+  if (len > 0 && s[len - 1] == '\n')
+    s[--len] = '\0';
+  if (len > 0 && s[len - 1] == '\r')
+    s[--len] = '\0';
+  char **grown = realloc(fm->line, (no + 1) * sizeof *grown);
+  if (!grown)
+    return fprintf(stderr, "keelrun: out of memory reading %s\n", path), -1;
+  fm->line = grown;
+  fm->n = no;
+  fm->line[no] = NULL;
+  if (strlen(s) != (size_t)len)
+    return fprintf(stderr, "keelrun: %s line %zu: contains a NUL byte\n",
+                   path, no), -1;
+  if (len > MAX_LINE)
+    return fprintf(stderr, "keelrun: %s line %zu: %zd bytes, over the %d a "
+                   "command can have\n", path, no, len, MAX_LINE), -1;
+  if (s[strspn(s, " \t")] == '\0')
+    return 0; /* blank: no job, but it keeps its number */
+  fm->line[no] = strdup(s);
+  return fm->line[no] ? 0 : -1;
+}
+
+/* Read and check every line before anything runs: 0, or -1 after naming
+ * (up to ten) bad lines. */
+static int read_tasks(farm *fm, const char *path)
+{
+  FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+  char *s = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  int bad = 0;
+  if (!f)
+    return fprintf(stderr, "keelrun: cannot read task file %s: %s\n", path,
+                   strerror(errno)), -1;
+  fm->line = calloc(1, sizeof *fm->line);
+  while (fm->line && (len = getline(&s, &cap, f)) >= 0 && bad < 10)
+    bad += take_line(fm, path, s, len) != 0;
+  free(s);
+  if (f != stdin)
+    fclose(f);
+  return bad || !fm->line ? -1 : 0;
+}
+
+/* ---- results ---- */
+
+/* Print a finished line's output whole, log it, count it. */
+static void record(farm *fm, size_t seq, const outcome *r, const char *host,
+                   const char *out, const char *err)
+{
+  fwrite(out, 1, r->nout, stdout);
+  fflush(stdout);
+  fwrite(err, 1, r->nerr, stderr);
+  fm->failed += r->exitval != 0 || r->signal != 0;
+  fm->finished++;
+  if (fm->log) {
+    char h[256];
+    snprintf(h, sizeof h, "%.*s", (int)r->nhost, host);
+    farm_row row = {seq, h, r->start, r->runtime, (size_t)r->nout,
+                    r->exitval, r->signal, fm->line[seq]};
+    farm_joblog_row(fm->log, &row);
+  }
+}
+
+/* The outcome of a line whose task did not return one: timed out, its
+ * task process died, or its worker was lost. */
+static void record_failure(farm *fm, size_t seq, keel_future *f, double t0)
+{
+  const keel_error *e = keel_future_error(f);
+  outcome r = {-1, e && e->signal ? e->signal : 0, t0, wall() - t0, 0, 0, 0};
+  const char *host = e && e->host ? e->host : "?";
+  r.nhost = strlen(host);
+  fprintf(stderr, "keelrun: line %zu (%s): %s\n", seq, fm->line[seq],
+          e && e->message ? e->message : "failed");
+  record(fm, seq, &r, host, "", "");
+}
+
+/* Decode a line's outcome: false if the bytes are not one. */
+static bool decode(const void *d, size_t len, outcome *r, const char **rest)
+{
+  if (len < sizeof *r)
+    return false;
+  memcpy(r, d, sizeof *r);
+  *rest = (const char *)d + sizeof *r;
+  return r->nhost + r->nout + r->nerr == len - sizeof *r;
+}
+
+static void progress(farm *fm, bool force)
+{
+  double now = wall();
+  if ((!force && now - fm->last_progress < 1.0) ||
+      (force && fm->shown == fm->finished && fm->last_progress > 0))
+    return;
+  fm->last_progress = now;
+  fm->shown = fm->finished;
+  fprintf(stderr, "keelrun: %zu/%zu lines done, %zu failed\n", fm->finished,
+          fm->jobs, fm->failed);
+}
+
+/* Did the line fail?  *rest points at its output when it returned one. */
+static bool failed(keel_future *f, outcome *r, const char **rest)
+{
+  const void *d;
+  size_t len;
+  if (keel_future_result(f, 0, &d, &len) != KEEL_OK ||
+      !decode(d, len, r, rest)) {
+    *rest = NULL;
+    return true;
+  }
+  return r->exitval != 0 || r->signal != 0;
+}
+
+/* ---- rounds ---- */
+
+typedef struct slot {
+  keel_future *f;
+  size_t seq;
+  double t0;
+} slot;
+
+static int by_future(const void *a, const void *b)
+{
+  uintptr_t x = (uintptr_t)((const slot *)a)->f;
+  uintptr_t y = (uintptr_t)((const slot *)b)->f;
+  return x < y ? -1 : x > y;
+}
+
+/* Submit the lines seqs[0..n): -1 if the executor refuses. */
+static int submit_all(farm *fm, keel_executor *ex, const size_t *seqs,
+                      size_t n, slot *s)
+{
+  for (size_t i = 0; i < n; i++) {
+    const char *cmd = fm->line[seqs[i]];
+    s[i] = (slot){NULL, seqs[i], wall()};
+    int rc = keel_submit(ex, run_line, cmd, strlen(cmd), &s[i].f);
+    if (rc) {
+      fprintf(stderr, "keelrun: cannot submit line %zu: %s\n", seqs[i],
+              keel_strerror(rc));
+      for (size_t j = 0; j < i; j++)
+        keel_future_release(s[j].f);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Run seqs[0..n) once, reporting each line as it finishes; the lines that
+ * failed and may try again are put back in seqs.  Their count, or -1. */
+static long run_round(farm *fm, keel_executor *ex, size_t *seqs, size_t n,
+                      bool last)
+{
+  slot *s = calloc(n ? n : 1, sizeof *s), key;
+  keel_future **fs = calloc(n ? n : 1, sizeof *fs);
+  keel_completion *it = NULL;
+  long again = 0;
+  if (!s || !fs || submit_all(fm, ex, seqs, n, s)) {
+    free(s);
+    free(fs);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++)
+    fs[i] = s[i].f;
+  qsort(s, n, sizeof *s, by_future);
+  if (keel_as_completed(fs, n, &it))
+    again = -1;
+  while (again >= 0 && keel_completion_next(it, KEEL_FOREVER, &key.f) ==
+                           KEEL_OK) {
+    slot *x = bsearch(&key, s, n, sizeof *s, by_future);
+    outcome r;
+    const char *rest = NULL;
+    bool bad = failed(x->f, &r, &rest);
+    if (bad && !last)
+      seqs[again++] = x->seq; /* quietly: it runs again */
+    else if (rest)
+      record(fm, x->seq, &r, rest, rest + r.nhost, rest + r.nhost + r.nout);
+    else
+      record_failure(fm, x->seq, x->f, x->t0);
+    keel_future_release(x->f);
+    if (fm->progress)
+      progress(fm, false);
+  }
+  keel_completion_free(it);
+  free(fs);
+  free(s);
+  return again;
+}
+
+/* ---- options and main ---- */
+
+__attribute__((noreturn)) static void usage_error(const char *fmt,
+                                                  const char *arg)
+{
+  fprintf(stderr, "keelrun: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, " (see keelrun --help)\n");
+  exit(FARM_ERROR);
+}
+
+static void parse(int argc, char **argv, farm_opts *o)
+{
+  static const struct option opts[] = {
+      {"tasks", required_argument, 0, 't'},
+      {"joblog", required_argument, 0, 'j'},
+      {"resume", no_argument, 0, 'r'},
+      {"retries", required_argument, 0, 'R'},
+      {"timeout", required_argument, 0, 'T'},
+      {"progress", no_argument, 0, 'p'},
+      {0, 0, 0, 0}};
+  char *end;
+  int c;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    switch (c) {
+    case 't': o->tasks = optarg; break;
+    case 'j': o->joblog = optarg; break;
+    case 'r': o->resume = true; break;
+    case 'p': o->progress = true; break;
+    case 'R':
+      o->retries = (int)strtol(optarg, &end, 10);
+      if (!*optarg || *end || o->retries < 0 || o->retries > 1000)
+        usage_error("--retries takes a count from 0 to 1000, not '%s'",
+                    optarg);
+      break;
+    case 'T':
+      o->timeout = strtod(optarg, &end);
+      if (!*optarg || *end || !(o->timeout > 0) || o->timeout > 1e9)
+        usage_error("--timeout takes seconds above 0, not '%s'", optarg);
+      break;
+    case ':': usage_error("option '%s' needs a value", argv[optind - 1]);
+    default: usage_error("unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind < argc)
+    usage_error("unexpected argument '%s'", argv[optind]);
+  if (!o->tasks)
+    usage_error("%s", "--tasks FILE is required");
+  if (o->resume && !o->joblog)
+    usage_error("%s", "--resume needs --joblog F");
+}
+
+/* The lines still to run, in order, into seqs: their count. */
+static size_t pending(const farm *fm, size_t *seqs)
+{
+  size_t n = 0;
+  for (size_t i = 1; i <= fm->n; i++)
+    if (fm->line[i] && !fm->done[i])
+      seqs[n++] = i;
+  return n;
+}
+
+static keel_executor *open_executor(const farm_opts *o)
+{
+  keel_options ko;
+  keel_executor *ex = NULL;
+  keel_options_init(&ko);
+  ko.task_timeout = o->timeout;
+  ko.on_crash = KEEL_ON_CRASH_FAIL_TASK; /* one line fails, not the farm */
+  ko.max_inflight = 1; /* a line never waits behind a long one */
+  int rc = keel_executor_create(&ko, &ex);
+  if (rc)
+    fprintf(stderr, "keelrun: cannot start the workers: %s\n",
+            keel_strerror(rc));
+  return rc ? NULL : ex;
+}
+
+int main(int argc, char **argv)
+{
+  farm_opts o = {0};
+  farm fm = {0};
+  if (keel_init(&argc, &argv)) /* workers serve inside and exit */
+    return FARM_ERROR;
+  parse(argc, argv, &o);
+  if (read_tasks(&fm, o.tasks) || !(fm.done = calloc(fm.n + 1, 1)))
+    return FARM_ERROR;
+  if (o.joblog &&
+      !(fm.log = farm_joblog_open(o.joblog, o.resume, fm.done, fm.n)))
+    return FARM_ERROR;
+  size_t *seqs = malloc((fm.n + 1) * sizeof *seqs);
+  keel_executor *ex = seqs ? open_executor(&o) : NULL;
+  if (!ex)
+    return FARM_ERROR;
+  long n = (long)pending(&fm, seqs);
+  fm.jobs = (size_t)n;
+  fm.progress = o.progress;
+  /* --retries K: a failing line runs up to K times in all (GNU parallel) */
+  for (int attempt = 1; n > 0; attempt++)
+    n = run_round(&fm, ex, seqs, (size_t)n, attempt >= o.retries);
+  if (o.progress)
+    progress(&fm, true);
+  keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
+  if (fm.log)
+    fclose(fm.log);
+  int fin = keel_finalize();
+  if (n < 0 || fin)
+    return FARM_ERROR;
+  return fm.failed > 100 ? 101 : (int)fm.failed;
+}

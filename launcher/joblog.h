@@ -1,0 +1,31 @@
+/* joblog.h: the joblog of keelrun's task-farm mode, in GNU parallel's
+ * format, and what --resume reads back from it. */
+#ifndef KEEL_JOBLOG_H
+#define KEEL_JOBLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* One finished line of the task file. */
+typedef struct farm_row {
+  size_t seq;       /* its line number in the task file, from 1 */
+  const char *host;
+  double start;     /* seconds since the epoch */
+  double runtime;   /* seconds */
+  size_t receive;   /* bytes of standard output */
+  int exitval;      /* -1: it did not exit (signal, timeout, worker lost) */
+  int signal;
+  const char *command;
+} farm_row;
+
+/* Open path for appending rows, writing the header if it is empty.  With
+ * resume, mark in done[1..nlines] the lines it already holds (cutting a
+ * torn last row); without, start it afresh.  NULL and a message on stderr
+ * naming the file and line when it cannot be used. */
+FILE *farm_joblog_open(const char *path, bool resume, bool *done,
+                       size_t nlines);
+/* Append one row and flush it: a killed job loses no finished line. */
+void farm_joblog_row(FILE *f, const farm_row *r);
+
+#endif
