@@ -24,6 +24,7 @@
 
 #include <keel.h>
 
+#include "farm_opts.h"
 #include "joblog.h"
 
 #define FARM_ERROR 255
@@ -380,14 +381,9 @@ __attribute__((noreturn)) static void usage_error(const char *fmt,
 
 static void parse(int argc, char **argv, farm_opts *o)
 {
-  static const struct option opts[] = {
-      {"tasks", required_argument, 0, 't'},
-      {"joblog", required_argument, 0, 'j'},
-      {"resume", no_argument, 0, 'r'},
-      {"retries", required_argument, 0, 'R'},
-      {"timeout", required_argument, 0, 'T'},
-      {"progress", no_argument, 0, 'p'},
-      {0, 0, 0, 0}};
+#define FARM_OPT(name, arg, code) {name, arg, 0, code},
+  static const struct option opts[] = {FARM_OPTIONS(FARM_OPT){0, 0, 0, 0}};
+#undef FARM_OPT
   char *end;
   int c;
   opterr = 0;

@@ -21,6 +21,7 @@
 
 #include <hwloc.h>
 
+#include "farm_opts.h"
 #include "relay.h"
 
 #define MAX_ARGS 256
@@ -185,12 +186,9 @@ int main(int argc, char **argv)
       {"mca", required_argument, 0, 'M'},
       {"help", no_argument, 0, 'h'},
       /* task farm: handed to keel-farm as they are */
-      {"tasks", required_argument, 0, 'F'},
-      {"joblog", required_argument, 0, 'F'},
-      {"retries", required_argument, 0, 'F'},
-      {"timeout", required_argument, 0, 'F'},
-      {"resume", no_argument, 0, 'F'},
-      {"progress", no_argument, 0, 'F'},
+#define FARM_OPT(name, arg, code) {name, arg, 0, 'F'},
+      FARM_OPTIONS(FARM_OPT)
+#undef FARM_OPT
       {0, 0, 0, 0}};
   const char *bind = "core", *hostfile = NULL, *hosts = NULL;
   const char *mpirun = "mpirun", *exports[64], *mca[64];
