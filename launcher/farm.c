@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -29,6 +30,7 @@
 
 #define FARM_ERROR 255
 #define MAX_LINE 131071 /* Linux's limit on one argument (MAX_ARG_STRLEN) */
+#define MAX_OUTPUT (64u << 20) /* bytes kept of each stream of a line */
 
 extern char **environ;
 
@@ -44,29 +46,35 @@ typedef struct outcome {
   int32_t exitval, signal;
   double start, runtime;
   uint64_t nhost, nout, nerr;
+  uint32_t cut; /* bytes of output dropped past MAX_OUTPUT, or lost */
 } outcome;
 
-/* A growable byte buffer of the task process's own. */
+/* A growable byte buffer of the task process's own, MAX_OUTPUT at most. */
 typedef struct bytes {
   char *p;
-  size_t n, cap;
+  size_t n, cap, cut;
 } bytes;
 
-static int put(bytes *b, const void *p, size_t n)
+static void put(bytes *b, const void *p, size_t n)
 {
+  if (b->n + n > MAX_OUTPUT) {
+    b->cut += n;
+    return;
+  }
   if (b->n + n > b->cap) {
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->n + n)
       cap *= 2;
     char *q = realloc(b->p, cap);
-    if (!q)
-      return -1;
+    if (!q) {
+      b->cut += n;
+      return;
+    }
     b->p = q;
     b->cap = cap;
   }
   memcpy(b->p + b->n, p, n);
   b->n += n;
-  return 0;
 }
 
 static double wall(void)
@@ -102,31 +110,53 @@ static void drain(int out, int err, bytes *o, bytes *e)
   }
 }
 
-/* Start sh -c cmd with stdin from /dev/null, stdout and stderr to pipes,
- * and none of the task process's own fds (3 is its channel). */
+/* Start sh -c cmd in a process group of its own (a line's `kill 0` must
+ * not hit the task process), stdin from /dev/null, stdout and stderr to
+ * pipes, none of the task process's fds (3 is its channel). */
 static pid_t start_sh(const char *cmd, int out[2], int err[2])
 {
   posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
   char *argv[] = {"sh", "-c", (char *)cmd, NULL};
   pid_t pid = -1;
-  if (pipe(out))
+  if (pipe2(out, O_CLOEXEC))
     return -1;
-  if (pipe(err)) {
+  if (pipe2(err, O_CLOEXEC)) {
     close(out[0]);
     close(out[1]);
     return -1;
   }
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  if (posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ))
-    pid = -1;
+  posix_spawnattr_init(&at);
+  int rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP) |
+           posix_spawnattr_setpgroup(&at, 0) |
+           posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) |
+           posix_spawn_file_actions_adddup2(&fa, out[1], 1) |
+           posix_spawn_file_actions_adddup2(&fa, err[1], 2) |
+           posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  if (!rc)
+    rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
   close(out[1]);
   close(err[1]);
+  if (rc) {
+    close(out[0]);
+    close(err[0]);
+    errno = rc;
+    return -1;
+  }
   return pid;
+}
+
+/* keel's own variables are not the line's business: a keel program run as
+ * a line must not take the farm's status token or binding for its own. */
+static void clean_environment(void)
+{
+  static const char *const mine[] = {"KEEL_STATUS_TOKEN", "KEEL_BIND",
+                                     "KEEL_REPORT_BINDINGS"};
+  for (size_t i = 0; i < sizeof mine / sizeof *mine; i++)
+    unsetenv(mine[i]);
 }
 
 static int run_line(const void *arg, size_t len, keel_buf *out)
@@ -136,6 +166,7 @@ static int run_line(const void *arg, size_t len, keel_buf *out)
   bytes o = {0}, e = {0};
   outcome r = {.start = wall()};
   struct timespec t0, t1;
+  clean_environment();
   clock_gettime(CLOCK_MONOTONIC, &t0);
   pid_t pid = cmd ? start_sh(cmd, po, pe) : -1;
   free(cmd);
@@ -144,9 +175,16 @@ static int run_line(const void *arg, size_t len, keel_buf *out)
   drain(po[0], pe[0], &o, &e);
   close(po[0]);
   close(pe[0]);
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+  pid_t got;
+  while ((got = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
     ;
+  kill(-pid, SIGKILL); /* what the line left in its group goes with it */
   clock_gettime(CLOCK_MONOTONIC, &t1);
+  if (got != pid) {
+    free(o.p);
+    free(e.p);
+    return keel_fail(out, "cannot wait for /bin/sh: %s", strerror(errno));
+  }
   gethostname(host, sizeof host - 1);
   r.runtime = (double)(t1.tv_sec - t0.tv_sec) +
               (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
@@ -155,12 +193,13 @@ static int run_line(const void *arg, size_t len, keel_buf *out)
   r.nhost = strlen(host);
   r.nout = o.n;
   r.nerr = e.n;
+  r.cut = o.cut + e.cut > UINT32_MAX ? UINT32_MAX : (uint32_t)(o.cut + e.cut);
   int rc = keel_buf_append(out, &r, sizeof r) ||
            keel_buf_append(out, host, r.nhost) ||
            keel_buf_append(out, o.p, o.n) || keel_buf_append(out, e.p, e.n);
   free(o.p);
   free(e.p);
-  return rc ? keel_fail(out, "out of memory for the line's output") : 0;
+  return rc ? keel_fail(out, "no memory for the line's output") : 0;
 }
 KEEL_REGISTER(run_line);
 
@@ -168,11 +207,14 @@ KEEL_REGISTER(run_line);
 
 typedef struct farm {
   char **line;   /* line[1..n]; NULL for a blank line (not a job) */
-  size_t n;
+  size_t n, cap;
   bool *done;    /* done[1..n]: in the joblog already (--resume) */
   size_t failed, finished, jobs;
   FILE *log;
+  bool log_failed;      /* a joblog row could not be written */
+  bool broken;          /* the executor failed: the farm cannot go on */
   bool progress;        /* --progress */
+  double timeout;       /* --timeout */
   double last_progress;
   size_t shown;         /* lines finished when progress last printed */
 } farm;
@@ -186,10 +228,14 @@ static int take_line(farm *fm, const char *path, char *s, ssize_t len)
     s[--len] = '\0';
   if (len > 0 && s[len - 1] == '\r')
     s[--len] = '\0';
-  char **grown = realloc(fm->line, (no + 1) * sizeof *grown);
-  if (!grown)
-    return fprintf(stderr, "keelrun: out of memory reading %s\n", path), -1;
-  fm->line = grown;
+  if (no + 1 > fm->cap) {
+    size_t cap = fm->cap ? 2 * fm->cap : 1024;
+    char **grown = realloc(fm->line, cap * sizeof *grown);
+    if (!grown)
+      return fprintf(stderr, "keelrun: out of memory reading %s\n", path), -1;
+    fm->line = grown;
+    fm->cap = cap;
+  }
   fm->n = no;
   fm->line[no] = NULL;
   if (strlen(s) != (size_t)len)
@@ -200,8 +246,9 @@ static int take_line(farm *fm, const char *path, char *s, ssize_t len)
                    "command can have\n", path, no, len, MAX_LINE), -1;
   if (s[strspn(s, " \t")] == '\0')
     return 0; /* blank: no job, but it keeps its number */
-  fm->line[no] = strdup(s);
-  return fm->line[no] ? 0 : -1;
+  if (!(fm->line[no] = strdup(s)))
+    return fprintf(stderr, "keelrun: out of memory reading %s\n", path), -1;
+  return 0;
 }
 
 /* Read and check every line before anything runs: 0, or -1 after naming
@@ -216,13 +263,17 @@ static int read_tasks(farm *fm, const char *path)
   if (!f)
     return fprintf(stderr, "keelrun: cannot read task file %s: %s\n", path,
                    strerror(errno)), -1;
-  fm->line = calloc(1, sizeof *fm->line);
-  while (fm->line && (len = getline(&s, &cap, f)) >= 0 && bad < 10)
+  while ((len = getline(&s, &cap, f)) >= 0 && bad < 10)
     bad += take_line(fm, path, s, len) != 0;
   free(s);
+  if (!bad && ferror(f)) { /* a directory, an I/O error: not the end */
+    fprintf(stderr, "keelrun: cannot read task file %s: %s\n", path,
+            strerror(errno));
+    bad = 1;
+  }
   if (f != stdin)
     fclose(f);
-  return bad || !fm->line ? -1 : 0;
+  return bad ? -1 : 0;
 }
 
 /* ---- results ---- */
@@ -236,25 +287,36 @@ static void record(farm *fm, size_t seq, const outcome *r, const char *host,
   fwrite(err, 1, r->nerr, stderr);
   fm->failed += r->exitval != 0 || r->signal != 0;
   fm->finished++;
+  if (r->cut)
+    fprintf(stderr, "keelrun: line %zu: %u bytes of its output dropped (at "
+            "most %u MiB of each stream are kept)\n", seq, r->cut,
+            MAX_OUTPUT >> 20);
   if (fm->log) {
     char h[256];
     snprintf(h, sizeof h, "%.*s", (int)r->nhost, host);
     farm_row row = {seq, h, r->start, r->runtime, (size_t)r->nout,
                     r->exitval, r->signal, fm->line[seq]};
-    farm_joblog_row(fm->log, &row);
+    if (farm_joblog_row(fm->log, &row) && !fm->log_failed) {
+      fprintf(stderr, "keelrun: cannot write the joblog: %s\n",
+              strerror(errno));
+      fm->log_failed = true;
+    }
   }
 }
 
-/* The outcome of a line whose task did not return one: timed out, its
- * task process died, or its worker was lost. */
-static void record_failure(farm *fm, size_t seq, keel_future *f, double t0)
+/* A line whose task returned no outcome: timed out (its Starttime is then
+ * the deadline's start), its task process died or its worker was lost
+ * (Starttime now, runtime 0: when it started is not known). */
+static void record_failure(farm *fm, size_t seq, keel_future *f, int code)
 {
   const keel_error *e = keel_future_error(f);
-  outcome r = {-1, e && e->signal ? e->signal : 0, t0, wall() - t0, 0, 0, 0};
+  double now = wall(), ran = code == KEEL_EDEADLINE ? fm->timeout : 0;
+  outcome r = {-1, e && e->signal ? e->signal : 0, now - ran, ran, 0, 0, 0,
+               0};
   const char *host = e && e->host ? e->host : "?";
   r.nhost = strlen(host);
   fprintf(stderr, "keelrun: line %zu (%s): %s\n", seq, fm->line[seq],
-          e && e->message ? e->message : "failed");
+          e && e->message ? e->message : keel_strerror(code));
   record(fm, seq, &r, host, "", "");
 }
 
@@ -280,17 +342,23 @@ static void progress(farm *fm, bool force)
           fm->jobs, fm->failed);
 }
 
-/* Did the line fail?  *rest points at its output when it returned one. */
-static bool failed(keel_future *f, outcome *r, const char **rest)
+/* How a line ended.  KEEL_OK with *r and *rest when its task returned an
+ * outcome (which may still be a failure); else the code it failed with. */
+static int outcome_of(keel_future *f, outcome *r, const char **rest)
 {
   const void *d;
   size_t len;
-  if (keel_future_result(f, 0, &d, &len) != KEEL_OK ||
-      !decode(d, len, r, rest)) {
-    *rest = NULL;
-    return true;
-  }
-  return r->exitval != 0 || r->signal != 0;
+  int rc = keel_future_result(f, 0, &d, &len);
+  if (rc == KEEL_OK && !decode(d, len, r, rest))
+    rc = KEEL_EPROTO;
+  return rc;
+}
+
+/* The executor itself failed (broken, shut down): the line did not get
+ * its chance, and the farm stops without logging it. */
+static bool farm_failure(int rc)
+{
+  return rc == KEEL_EBROKEN || rc == KEEL_ESHUTDOWN || rc == KEEL_ECANCELED;
 }
 
 /* ---- rounds ---- */
@@ -298,7 +366,6 @@ static bool failed(keel_future *f, outcome *r, const char **rest)
 typedef struct slot {
   keel_future *f;
   size_t seq;
-  double t0;
 } slot;
 
 static int by_future(const void *a, const void *b)
@@ -308,23 +375,52 @@ static int by_future(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
+static void drop(slot *s, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    keel_future_cancel(s[i].f); /* if it has not started, it never will */
+    keel_future_release(s[i].f);
+  }
+}
+
 /* Submit the lines seqs[0..n): -1 if the executor refuses. */
 static int submit_all(farm *fm, keel_executor *ex, const size_t *seqs,
                       size_t n, slot *s)
 {
   for (size_t i = 0; i < n; i++) {
     const char *cmd = fm->line[seqs[i]];
-    s[i] = (slot){NULL, seqs[i], wall()};
+    s[i].seq = seqs[i];
     int rc = keel_submit(ex, run_line, cmd, strlen(cmd), &s[i].f);
     if (rc) {
       fprintf(stderr, "keelrun: cannot submit line %zu: %s\n", seqs[i],
               keel_strerror(rc));
-      for (size_t j = 0; j < i; j++)
-        keel_future_release(s[j].f);
+      drop(s, i);
       return -1;
     }
   }
   return 0;
+}
+
+/* One finished line: recorded, or put back in seqs[*again] to run again. */
+static void finish_line(farm *fm, slot *x, bool last, size_t *seqs,
+                        long *again)
+{
+  outcome r;
+  const char *rest = NULL;
+  int rc = outcome_of(x->f, &r, &rest);
+  if (farm_failure(rc)) {
+    if (!fm->broken)
+      fprintf(stderr, "keelrun: line %zu: %s; stopping\n", x->seq,
+              keel_future_error(x->f) ? keel_future_error(x->f)->message
+                                      : keel_strerror(rc));
+    fm->broken = true;
+  } else if (!last && (rc || r.exitval || r.signal)) {
+    seqs[(*again)++] = x->seq; /* quietly: it runs again */
+  } else if (rc) {
+    record_failure(fm, x->seq, x->f, rc);
+  } else {
+    record(fm, x->seq, &r, rest, rest + r.nhost, rest + r.nhost + r.nout);
+  }
 }
 
 /* Run seqs[0..n) once, reporting each line as it finishes; the lines that
@@ -344,20 +440,15 @@ static long run_round(farm *fm, keel_executor *ex, size_t *seqs, size_t n,
   for (size_t i = 0; i < n; i++)
     fs[i] = s[i].f;
   qsort(s, n, sizeof *s, by_future);
-  if (keel_as_completed(fs, n, &it))
-    again = -1;
-  while (again >= 0 && keel_completion_next(it, KEEL_FOREVER, &key.f) ==
-                           KEEL_OK) {
+  if (keel_as_completed(fs, n, &it)) {
+    drop(s, n);
+    free(s);
+    free(fs);
+    return -1;
+  }
+  while (keel_completion_next(it, KEEL_FOREVER, &key.f) == KEEL_OK) {
     slot *x = bsearch(&key, s, n, sizeof *s, by_future);
-    outcome r;
-    const char *rest = NULL;
-    bool bad = failed(x->f, &r, &rest);
-    if (bad && !last)
-      seqs[again++] = x->seq; /* quietly: it runs again */
-    else if (rest)
-      record(fm, x->seq, &r, rest, rest + r.nhost, rest + r.nhost + r.nout);
-    else
-      record_failure(fm, x->seq, x->f, x->t0);
+    finish_line(fm, x, last, seqs, &again);
     keel_future_release(x->f);
     if (fm->progress)
       progress(fm, false);
@@ -365,7 +456,7 @@ static long run_round(farm *fm, keel_executor *ex, size_t *seqs, size_t n,
   keel_completion_free(it);
   free(fs);
   free(s);
-  return again;
+  return fm->broken ? -1 : again;
 }
 
 /* ---- options and main ---- */
@@ -393,12 +484,14 @@ static void parse(int argc, char **argv, farm_opts *o)
     case 'j': o->joblog = optarg; break;
     case 'r': o->resume = true; break;
     case 'p': o->progress = true; break;
-    case 'R':
-      o->retries = (int)strtol(optarg, &end, 10);
-      if (!*optarg || *end || o->retries < 0 || o->retries > 1000)
+    case 'R': {
+      long k = strtol(optarg, &end, 10);
+      if (!*optarg || *end || k < 0 || k > 1000)
         usage_error("--retries takes a count from 0 to 1000, not '%s'",
                     optarg);
+      o->retries = (int)k;
       break;
+    }
     case 'T':
       o->timeout = strtod(optarg, &end);
       if (!*optarg || *end || !(o->timeout > 0) || o->timeout > 1e9)
@@ -450,8 +543,8 @@ int main(int argc, char **argv)
   parse(argc, argv, &o);
   if (read_tasks(&fm, o.tasks) || !(fm.done = calloc(fm.n + 1, 1)))
     return FARM_ERROR;
-  if (o.joblog &&
-      !(fm.log = farm_joblog_open(o.joblog, o.resume, fm.done, fm.n)))
+  if (o.joblog && !(fm.log = farm_joblog_open(o.joblog, o.resume, fm.done,
+                                               fm.line, fm.n)))
     return FARM_ERROR;
   size_t *seqs = malloc((fm.n + 1) * sizeof *seqs);
   keel_executor *ex = seqs ? open_executor(&o) : NULL;
@@ -460,16 +553,20 @@ int main(int argc, char **argv)
   long n = (long)pending(&fm, seqs);
   fm.jobs = (size_t)n;
   fm.progress = o.progress;
+  fm.timeout = o.timeout;
   /* --retries K: a failing line runs up to K times in all (GNU parallel) */
   for (int attempt = 1; n > 0; attempt++)
     n = run_round(&fm, ex, seqs, (size_t)n, attempt >= o.retries);
   if (o.progress)
     progress(&fm, true);
   keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
-  if (fm.log)
-    fclose(fm.log);
+  if (fm.log && fclose(fm.log) && !fm.log_failed) {
+    fprintf(stderr, "keelrun: cannot write the joblog: %s\n",
+            strerror(errno));
+    fm.log_failed = true;
+  }
   int fin = keel_finalize();
-  if (n < 0 || fin)
+  if (n < 0 || fin || fm.log_failed)
     return FARM_ERROR;
   return fm.failed > 100 ? 101 : (int)fm.failed;
 }

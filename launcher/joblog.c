@@ -29,35 +29,71 @@ static int cut_torn_row(FILE *f)
   return keep == st.st_size ? 0 : ftruncate(fd, keep);
 }
 
-/* Mark the Seq of every row in done[]; -1 after naming a bad row. */
-static int read_rows(FILE *f, const char *path, bool *done, size_t nlines)
+/* The Command field of a row (the 9th on: a command may hold tabs),
+ * without its newline; NULL if the row has fewer fields. */
+static const char *command_of(char *row)
 {
-  char *line = NULL;
-  size_t cap = 0, no = 0;
+  char *p = row;
+  for (int tabs = 0; tabs < 8; tabs++) {
+    if (!(p = strchr(p, '\t')))
+      return NULL;
+    p++;
+  }
+  p[strcspn(p, "\n")] = '\0';
+  return p;
+}
+
+/* Is row a row of this task file?  It names it when not. */
+static bool row_ok(char *row, const char *path, size_t no, char *const *line,
+                   size_t n, size_t *seq)
+{
+  char *end;
+  errno = 0;
+  unsigned long long s = strtoull(row, &end, 10);
+  const char *cmd = command_of(row);
+  if (errno || end == row || *end != '\t' || s == 0 || s > n || !cmd) {
+    fprintf(stderr, "keelrun: joblog %s line %zu: not a row of this task "
+            "file (Seq must be a line number from 1 to %zu)\n", path, no, n);
+    return false;
+  }
+  if (!line[s] || strcmp(cmd, line[s])) {
+    fprintf(stderr, "keelrun: joblog %s line %zu: Seq %llu ran '%s', but "
+            "line %llu of the task file is '%s': not its joblog\n", path, no,
+            s, cmd, s, line[s] ? line[s] : "");
+    return false;
+  }
+  *seq = (size_t)s;
+  return true;
+}
+
+/* Mark the Seq of every row in done[]; -1 after naming a bad row. */
+static int read_rows(FILE *f, const char *path, bool *done,
+                     char *const *line, size_t n)
+{
+  char *row = NULL;
+  size_t cap = 0, no = 0, seq;
   int rc = 0;
   rewind(f);
-  while (getline(&line, &cap, f) > 0) {
-    char *end;
-    unsigned long long seq;
-    if (++no == 1 && !strncmp(line, "Seq\t", 4))
+  while (getline(&row, &cap, f) > 0) {
+    if (++no == 1 && !strncmp(row, "Seq\t", 4))
       continue; /* the header */
-    errno = 0;
-    seq = strtoull(line, &end, 10);
-    if (errno || end == line || *end != '\t' || seq == 0 || seq > nlines) {
-      fprintf(stderr, "keelrun: joblog %s line %zu: not a row of this task "
-              "file (Seq must be a line number from 1 to %zu)\n", path, no,
-              nlines);
+    if (!row_ok(row, path, no, line, n, &seq)) {
       rc = -1;
       break;
     }
     done[seq] = true;
   }
-  free(line);
+  if (!rc && ferror(f)) {
+    fprintf(stderr, "keelrun: cannot read joblog %s: %s\n", path,
+            strerror(errno));
+    rc = -1;
+  }
+  free(row);
   return rc;
 }
 
 FILE *farm_joblog_open(const char *path, bool resume, bool *done,
-                       size_t nlines)
+                       char *const *line, size_t n)
 {
   FILE *f = fopen(path, resume ? "a+" : "w+");
   if (!f) {
@@ -65,7 +101,7 @@ FILE *farm_joblog_open(const char *path, bool resume, bool *done,
             strerror(errno));
     return NULL;
   }
-  if (resume && (cut_torn_row(f) || read_rows(f, path, done, nlines))) {
+  if (resume && (cut_torn_row(f) || read_rows(f, path, done, line, n))) {
     fclose(f);
     return NULL;
   }
@@ -76,10 +112,10 @@ FILE *farm_joblog_open(const char *path, bool resume, bool *done,
   return f;
 }
 
-void farm_joblog_row(FILE *f, const farm_row *r)
+int farm_joblog_row(FILE *f, const farm_row *r)
 {
   fprintf(f, "%zu\t%s\t%.3f\t%.3f\t0\t%zu\t%d\t%d\t%s\n", r->seq, r->host,
           r->start, r->runtime, r->receive, r->exitval, r->signal,
           r->command);
-  fflush(f);
+  return fflush(f) || ferror(f) ? -1 : 0;
 }

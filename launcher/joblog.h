@@ -20,12 +20,14 @@ typedef struct farm_row {
 } farm_row;
 
 /* Open path for appending rows, writing the header if it is empty.  With
- * resume, mark in done[1..nlines] the lines it already holds (cutting a
- * torn last row); without, start it afresh.  NULL and a message on stderr
- * naming the file and line when it cannot be used. */
+ * resume, mark in done[1..n] the lines it already holds (cutting a torn
+ * last row), after checking that each row's command is line[seq] (NULL for
+ * a blank line); without, start it afresh.  NULL and a message on stderr
+ * naming the file and row when it cannot be used. */
 FILE *farm_joblog_open(const char *path, bool resume, bool *done,
-                       size_t nlines);
-/* Append one row and flush it: a killed job loses no finished line. */
-void farm_joblog_row(FILE *f, const farm_row *r);
+                       char *const *line, size_t n);
+/* Append one row and flush it, so that a killed job loses no finished
+ * line: 0, or -1 with errno when it could not be written. */
+int farm_joblog_row(FILE *f, const farm_row *r);
 
 #endif

@@ -97,7 +97,7 @@ static int hostfile_slots(const char *path)
   if (!f) {
     fprintf(stderr, "keelrun: cannot read hostfile %s: %s\n", path,
             strerror(errno));
-    exit(2);
+    exit(usage_status);
   }
   while (fgets(line, sizeof line, f)) {
     char *p = line + strspn(line, " \t");
@@ -151,13 +151,23 @@ static const char *farm_program(void)
   return path;
 }
 
-/* Task-farm mode is on when --tasks appears (usage errors then exit 255). */
-static bool farm_mode(int argc, char **argv)
+
+/* Task-farm mode: --tasks among keelrun's own options, found by a first,
+ * quiet pass of the same parse (usage errors then exit 255, as GNU
+ * parallel's do; a PROGRAM's own --tasks is not keelrun's). */
+static bool farm_mode(int argc, char **argv, const struct option *opts)
 {
-  for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-    if (!strcmp(argv[i], "--tasks") || !strncmp(argv[i], "--tasks=", 8))
-      return true;
-  return false;
+  int c, li = -1;
+  bool tasks = false;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "+:n:x:h", opts, &li)) != -1) {
+    tasks |= c == 'F' && li >= 0 && !strcmp(opts[li].name, "tasks");
+    if (c == 'M' && optind < argc)
+      optind++; /* --mca KEY VALUE */
+    li = -1;
+  }
+  optind = 0; /* glibc: start the real pass afresh */
+  return tasks;
 }
 
 typedef struct args {
@@ -196,7 +206,7 @@ int main(int argc, char **argv)
   const char *farm[16];
   int nfarm = 0;
   static char nbuf[16];
-  bool tasks = farm_mode(argc, argv);
+  bool tasks = farm_mode(argc, argv, opts);
   usage_status = tasks ? 255 : 2;
   opterr = 0; /* our own one-line errors */
   while ((c = getopt_long(argc, argv, "+:n:x:h", opts, &li)) != -1) {
@@ -310,9 +320,12 @@ int main(int argc, char **argv)
       printf("%s%s", a.v[i], i + 1 < a.n ? " " : "\n");
     return 0;
   }
-  int rc = keelrun_run(a.v, token);
+  bool reported = false;
+  int rc = keelrun_run(a.v, token, &reported);
   if (rc < 0)
     fprintf(stderr, "keelrun: cannot start %s: %s\n", mpirun,
             strerror(errno));
-  return rc < 0 ? 127 : rc;
+  rc = rc < 0 ? 127 : rc;
+  /* a farm's status counts failed lines: anything else is 255 */
+  return tasks && !reported ? 255 : rc;
 }

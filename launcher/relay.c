@@ -86,7 +86,7 @@ static void relay(int fd, const char *token, int *status)
   fflush(stderr);
 }
 
-int keelrun_run(const char *const *argv, const char *token)
+int keelrun_run(const char *const *argv, const char *token, bool *reported)
 {
   int p[2], st = 0, status = -1;
   if (pipe(p))
@@ -113,6 +113,7 @@ int keelrun_run(const char *const *argv, const char *token)
   while (waitpid(child, &st, 0) < 0 && errno == EINTR)
     ;
   int mpirun = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  *reported = status >= 0;
   if (status >= 0)
     return status;
   if (mpirun != 0)
