@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -361,49 +362,67 @@ static bool farm_failure(int rc)
   return rc == KEEL_EBROKEN || rc == KEEL_ESHUTDOWN || rc == KEEL_ECANCELED;
 }
 
-/* ---- rounds ---- */
+/* ---- running the lines ---- */
 
+/* One line to run, and how many times it ran. */
 typedef struct slot {
   keel_future *f;
   size_t seq;
+  int runs;
 } slot;
 
-static int by_future(const void *a, const void *b)
+/* Lines whose future is done, handed from keel's manager thread (the
+ * on_done callback must not block) to the main thread.  A ring as long as
+ * the lines in flight can be, so pushing never allocates. */
+typedef struct doneq {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  slot **v;
+  size_t cap, head, n;
+} doneq;
+
+static doneq dq = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                   .cond = PTHREAD_COND_INITIALIZER};
+
+static void on_done(keel_future *f, void *arg)
 {
-  uintptr_t x = (uintptr_t)((const slot *)a)->f;
-  uintptr_t y = (uintptr_t)((const slot *)b)->f;
-  return x < y ? -1 : x > y;
+  (void)f;
+  pthread_mutex_lock(&dq.lock);
+  dq.v[(dq.head + dq.n++) % dq.cap] = arg;
+  pthread_cond_signal(&dq.cond);
+  pthread_mutex_unlock(&dq.lock);
 }
 
-static void drop(slot *s, size_t n)
+static slot *next_done(void)
 {
-  for (size_t i = 0; i < n; i++) {
-    keel_future_cancel(s[i].f); /* if it has not started, it never will */
-    keel_future_release(s[i].f);
+  pthread_mutex_lock(&dq.lock);
+  while (dq.n == 0)
+    pthread_cond_wait(&dq.cond, &dq.lock);
+  slot *s = dq.v[dq.head];
+  dq.head = (dq.head + 1) % dq.cap;
+  dq.n--;
+  pthread_mutex_unlock(&dq.lock);
+  return s;
+}
+
+/* Run the line of s (again): 0, or -1 when the executor refuses it. */
+static int start(farm *fm, keel_executor *ex, slot *s)
+{
+  const char *cmd = fm->line[s->seq];
+  int rc = keel_submit(ex, run_line, cmd, strlen(cmd), &s->f);
+  if (!rc) {
+    s->runs++;
+    rc = keel_future_on_done(s->f, on_done, s);
   }
+  if (rc)
+    fprintf(stderr, "keelrun: cannot submit line %zu: %s; stopping\n",
+            s->seq, keel_strerror(rc));
+  return rc ? -1 : 0;
 }
 
-/* Submit the lines seqs[0..n): -1 if the executor refuses. */
-static int submit_all(farm *fm, keel_executor *ex, const size_t *seqs,
-                      size_t n, slot *s)
-{
-  for (size_t i = 0; i < n; i++) {
-    const char *cmd = fm->line[seqs[i]];
-    s[i].seq = seqs[i];
-    int rc = keel_submit(ex, run_line, cmd, strlen(cmd), &s[i].f);
-    if (rc) {
-      fprintf(stderr, "keelrun: cannot submit line %zu: %s\n", seqs[i],
-              keel_strerror(rc));
-      drop(s, i);
-      return -1;
-    }
-  }
-  return 0;
-}
-
-/* One finished line: recorded, or put back in seqs[*again] to run again. */
-static void finish_line(farm *fm, slot *x, bool last, size_t *seqs,
-                        long *again)
+/* A line's future is done: record it, or run it again at once (it failed
+ * and has runs left).  True while the line is still running. */
+static bool finish_line(farm *fm, keel_executor *ex, slot *x, int runs)
 {
   outcome r;
   const char *rest = NULL;
@@ -414,49 +433,50 @@ static void finish_line(farm *fm, slot *x, bool last, size_t *seqs,
               keel_future_error(x->f) ? keel_future_error(x->f)->message
                                       : keel_strerror(rc));
     fm->broken = true;
-  } else if (!last && (rc || r.exitval || r.signal)) {
-    seqs[(*again)++] = x->seq; /* quietly: it runs again */
+  } else if (x->runs < runs && !fm->broken && (rc || r.exitval || r.signal)) {
+    keel_future_release(x->f);
+    if (start(fm, ex, x) == 0)
+      return true; /* quietly: it runs again */
+    fm->broken = true;
+    return false;
   } else if (rc) {
     record_failure(fm, x->seq, x->f, rc);
   } else {
     record(fm, x->seq, &r, rest, rest + r.nhost, rest + r.nhost + r.nout);
   }
+  keel_future_release(x->f);
+  return false;
 }
 
-/* Run seqs[0..n) once, reporting each line as it finishes; the lines that
- * failed and may try again are put back in seqs.  Their count, or -1. */
-static long run_round(farm *fm, keel_executor *ex, size_t *seqs, size_t n,
-                      bool last)
+/* Run the lines seqs[0..n), each up to `runs` times while it fails, a
+ * failed one again as soon as it is seen: 0, or -1 if the farm stopped. */
+static int run_all(farm *fm, keel_executor *ex, const size_t *seqs, size_t n,
+                   int runs)
 {
-  slot *s = calloc(n ? n : 1, sizeof *s), key;
-  keel_future **fs = calloc(n ? n : 1, sizeof *fs);
-  keel_completion *it = NULL;
-  long again = 0;
-  if (!s || !fs || submit_all(fm, ex, seqs, n, s)) {
-    free(s);
-    free(fs);
+  slot *s = calloc(n ? n : 1, sizeof *s);
+  size_t running = 0;
+  dq.cap = n ? n : 1;
+  dq.v = calloc(dq.cap, sizeof *dq.v);
+  if (!s || !dq.v) {
+    fprintf(stderr, "keelrun: out of memory for %zu lines\n", n);
     return -1;
   }
-  for (size_t i = 0; i < n; i++)
-    fs[i] = s[i].f;
-  qsort(s, n, sizeof *s, by_future);
-  if (keel_as_completed(fs, n, &it)) {
-    drop(s, n);
-    free(s);
-    free(fs);
-    return -1;
+  for (size_t i = 0; i < n && !fm->broken; i++) {
+    s[i].seq = seqs[i];
+    if (start(fm, ex, &s[i]))
+      fm->broken = true;
+    else
+      running++;
   }
-  while (keel_completion_next(it, KEEL_FOREVER, &key.f) == KEEL_OK) {
-    slot *x = bsearch(&key, s, n, sizeof *s, by_future);
-    finish_line(fm, x, last, seqs, &again);
-    keel_future_release(x->f);
+  while (running > 0) {
+    if (!finish_line(fm, ex, next_done(), runs))
+      running--;
     if (fm->progress)
       progress(fm, false);
   }
-  keel_completion_free(it);
-  free(fs);
   free(s);
-  return fm->broken ? -1 : again;
+  free(dq.v);
+  return fm->broken ? -1 : 0;
 }
 
 /* ---- options and main ---- */
@@ -550,13 +570,11 @@ int main(int argc, char **argv)
   keel_executor *ex = seqs ? open_executor(&o) : NULL;
   if (!ex)
     return FARM_ERROR;
-  long n = (long)pending(&fm, seqs);
-  fm.jobs = (size_t)n;
+  fm.jobs = pending(&fm, seqs);
   fm.progress = o.progress;
   fm.timeout = o.timeout;
   /* --retries K: a failing line runs up to K times in all (GNU parallel) */
-  for (int attempt = 1; n > 0; attempt++)
-    n = run_round(&fm, ex, seqs, (size_t)n, attempt >= o.retries);
+  int n = run_all(&fm, ex, seqs, fm.jobs, o.retries > 1 ? o.retries : 1);
   if (o.progress)
     progress(&fm, true);
   keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
