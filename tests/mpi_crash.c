@@ -109,6 +109,35 @@ static void test_crash_among_40_pending(void)
   CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
 }
 
+/* Tasks that finished before the crash, in the same task process, keep
+ * their results under BREAK: the nanny sends what it gathered before the
+ * death, so the master counts them done before it breaks the executor.
+ * One worker, so that all of them run in one task process, back to back. */
+static void test_results_before_a_crash_count(void)
+{
+  WATCHDOG(60);
+  enum { N = 200 };
+  keel_options o;
+  keel_executor *ex;
+  keel_future *fs[N + 1];
+  keel_options_init(&o);
+  o.max_workers = 1;
+  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
+  for (int i = 0; i < N; i++)
+    fs[i] = submit_int(ex, t_square, i);
+  fs[N] = submit_int(ex, t_segv, 0);
+  CU_ASSERT_EQUAL(keel_wait(fs, N + 1, KEEL_ALL_COMPLETED, 30, NULL), KEEL_OK);
+  int ok = 0;
+  for (int i = 0; i < N; i++)
+    ok += keel_future_result(fs[i], 0, NULL, NULL) == KEEL_OK;
+  CU_ASSERT_EQUAL(ok, N);
+  CU_ASSERT_EQUAL(keel_future_result(fs[N], 0, NULL, NULL), KEEL_EWORKER);
+  CU_ASSERT_TRUE(keel_executor_broken(ex));
+  for (int i = 0; i <= N; i++)
+    keel_future_release(fs[i]);
+  keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
+}
+
 static void test_reusable_comes_back(void)
 {
   WATCHDOG(30);
@@ -361,6 +390,7 @@ int main(int argc, char **argv)
       TU_TEST(test_exit3),
       TU_TEST(test_abort),
       TU_TEST(test_crash_among_40_pending),
+      TU_TEST(test_results_before_a_crash_count),
       TU_TEST(test_reusable_comes_back),
       TU_TEST(test_deadline),
       TU_TEST(test_fail_task_policy),
