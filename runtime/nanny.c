@@ -28,6 +28,7 @@
 #define MAX_SLOTS 64
 #define FORWARD_BYTES (64u << 20) /* most task bytes in one TASKS message */
 #define MAX_STRAY_DEATHS 3 /* deaths outside any task before giving up */
+#define WARM_AFTER 5e-3    /* seconds after a death to start a warm child */
 
 typedef struct ntask {
   uint64_t id;
@@ -62,6 +63,7 @@ typedef struct slot {
   uint32_t nres;
   double idle_since;
   int stray_deaths; /* task processes lost outside a task, in a row */
+  double warm_at;   /* > 0: start a warm task process then */
 } slot;
 
 static MPI_Comm comm;
@@ -209,6 +211,7 @@ static void report(slot *s, uint64_t task, int cause, int sig, int status,
 {
   flush_results(s);
   report_exec(s->exec, task, cause, sig, status, msg, bt);
+  keel__sendq_test(&sends); /* push it out before the slow /proc sweep */
 }
 
 static int spawn_child(slot *s)
@@ -515,8 +518,10 @@ static void on_exit_status(slot *s, int status)
   kill_leftovers(c->pid);
   child_reset(c);
   s->nfwd = 0; /* unanswered tasks go to the next task process */
+  /* A warm task process, but not at once: its exec and dynamic linking
+   * would take the core from the master reading the report just sent. */
   if (!s->dead && s->qn == 0 && s->o.idle_timeout == 0 && !stopping)
-    spawn_child(s); /* keep a warm task process */
+    s->warm_at = keel__now() + WARM_AFTER;
 }
 
 static int check_exit(slot *s)
@@ -589,6 +594,11 @@ static int step_slot(slot *s, double now)
   act += write_child(&s->c);
   watch(s, now);
   maybe_retire(s, now);
+  if (s->warm_at > 0 && now >= s->warm_at) {
+    s->warm_at = 0;
+    if (!s->c.pid && !s->dead && !stopping)
+      act += spawn_child(s) >= 0;
+  }
   return flush_results(s) ? 1 : act;
 }
 
@@ -803,7 +813,8 @@ static bool quiet(void)
     return false;
   for (int i = 0; i < MAX_SLOTS; i++) {
     slot *s = slots[i];
-    if (s && (s->qn || s->c.wout.len || s->c.retire_at > 0 || s->nres))
+    if (s && (s->qn || s->c.wout.len || s->c.retire_at > 0 || s->nres ||
+              s->warm_at > 0))
       return false;
   }
   return true;
