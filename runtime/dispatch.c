@@ -278,8 +278,12 @@ static int reconcile(keel_executor *ex)
       ex->w[i].state = KEEL__W_CLOSING;
       act++;
     }
+  /* What it has or is bringing up, not a transient: a worker retired by a
+   * shrink comes back only after its CLOSED, and a resize() just before
+   * must not read the count of that moment. */
+  int live = keel__live_ranks();
   if (!broken)
-    atomic_store(&ex->nworkers, active);
+    atomic_store(&ex->nworkers, want < live ? want : live);
   return act;
 }
 
