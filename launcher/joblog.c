@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,10 +96,26 @@ static int read_rows(FILE *f, const char *path, bool *done,
 FILE *farm_joblog_open(const char *path, bool resume, bool *done,
                        char *const *line, size_t n)
 {
-  FILE *f = fopen(path, resume ? "a+" : "w+");
+  FILE *f = fopen(path, resume ? "a+" : "r+");
+  if (!f && !resume && errno == ENOENT)
+    f = fopen(path, "w+");
   if (!f) {
     fprintf(stderr, "keelrun: cannot open joblog %s: %s\n", path,
             strerror(errno));
+    return NULL;
+  }
+  /* One farm per joblog: a batch job resubmitted while the first still
+   * runs must not run the same lines and interleave rows. */
+  if (flock(fileno(f), LOCK_EX | LOCK_NB)) {
+    fprintf(stderr, "keelrun: joblog %s is in use by another farm%s\n",
+            path, errno == EWOULDBLOCK ? "" : " (cannot lock it)");
+    fclose(f);
+    return NULL;
+  }
+  if (!resume && ftruncate(fileno(f), 0)) { /* afresh, once it is ours */
+    fprintf(stderr, "keelrun: cannot empty joblog %s: %s\n", path,
+            strerror(errno));
+    fclose(f);
     return NULL;
   }
   if (resume && (cut_torn_row(f) || read_rows(f, path, done, line, n))) {
