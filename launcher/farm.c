@@ -279,6 +279,15 @@ static int read_tasks(farm *fm, const char *path)
 
 /* ---- results ---- */
 
+/* The joblog could not take a row (disk full...): said once, exit 255. */
+static void joblog_failed(farm *fm)
+{
+  if (!fm->log_failed)
+    fprintf(stderr, "keelrun: cannot write the joblog: %s\n",
+            strerror(errno));
+  fm->log_failed = true;
+}
+
 /* Print a finished line's output whole, log it, count it. */
 static void record(farm *fm, size_t seq, const outcome *r, const char *host,
                    const char *out, const char *err)
@@ -297,11 +306,8 @@ static void record(farm *fm, size_t seq, const outcome *r, const char *host,
     snprintf(h, sizeof h, "%.*s", (int)r->nhost, host);
     farm_row row = {seq, h, r->start, r->runtime, (size_t)r->nout,
                     r->exitval, r->signal, fm->line[seq]};
-    if (farm_joblog_row(fm->log, &row) && !fm->log_failed) {
-      fprintf(stderr, "keelrun: cannot write the joblog: %s\n",
-              strerror(errno));
-      fm->log_failed = true;
-    }
+    if (farm_joblog_row(fm->log, &row))
+      joblog_failed(fm);
   }
 }
 
@@ -578,11 +584,8 @@ int main(int argc, char **argv)
   if (o.progress)
     progress(&fm, true);
   keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
-  if (fm.log && fclose(fm.log) && !fm.log_failed) {
-    fprintf(stderr, "keelrun: cannot write the joblog: %s\n",
-            strerror(errno));
-    fm.log_failed = true;
-  }
+  if (fm.log && fclose(fm.log))
+    joblog_failed(&fm);
   int fin = keel_finalize();
   if (n < 0 || fin || fm.log_failed)
     return FARM_ERROR;

@@ -459,12 +459,12 @@ static char *death_text(const slot *s, int sig, int code)
   return NULL;
 }
 
-/* A task process has ended: what it left behind goes too. */
+/* A task process has ended, its group already killed by the caller: the
+ * children it left outside that group go too. */
 static void kill_leftovers(pid_t gone)
 {
   pid_t keep[MAX_SLOTS];
   int n = 0;
-  kill(-gone, SIGKILL); /* its group outlives it while members remain */
   for (int i = 0; i < MAX_SLOTS; i++)
     if (slots[i] && slots[i]->c.pid && slots[i]->c.pid != gone)
       keep[n++] = slots[i]->c.pid;
