@@ -43,6 +43,38 @@ static int nothing(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(nothing);
 
+/* Submit n tasks of fn(arg) into fs[]: < 0 on error. */
+static inline int submit_n(keel_executor *ex, keel_task_fn *fn,
+                           const char *arg, keel_future **fs, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (keel_submit(ex, fn, arg, arg ? strlen(arg) : 0, &fs[i]))
+      return -1;
+  return 0;
+}
+
+/* Every result of fs[0..n), released: < 0 if one failed. */
+static inline int collect(keel_future **fs, size_t n)
+{
+  int bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    bad |= keel_future_result(fs[i], 120, NULL, NULL) != KEEL_OK;
+    keel_future_release(fs[i]);
+  }
+  return bad ? -1 : 0;
+}
+
+/* n tasks of fn in flight, into fs[]: submitted, then every result.
+ * Seconds, < 0 on error. */
+static inline double in_flight(keel_executor *ex, keel_task_fn *fn,
+                               keel_future **fs, size_t n)
+{
+  double t0 = now();
+  if (submit_n(ex, fn, NULL, fs, n) || collect(fs, n))
+    return -1;
+  return now() - t0;
+}
+
 static int cmp(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;

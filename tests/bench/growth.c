@@ -10,12 +10,6 @@
 #undef RUNS
 #define RUNS 5
 
-static int empty(const void *arg, size_t len, keel_buf *out)
-{
-  return 0;
-}
-KEEL_REGISTER(empty);
-
 /* Keep the worker busy while the file named by arg exists. */
 static int hold(const void *arg, size_t len, keel_buf *out)
 {
@@ -41,34 +35,11 @@ static double rss(void)
   return kib * 1024;
 }
 
-/* Submit n tasks of fn(arg) into fs[]: < 0 on error. */
-static int submit_n(keel_executor *ex, keel_task_fn *fn, const char *arg,
-                    keel_future **fs, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    if (keel_submit(ex, fn, arg, arg ? strlen(arg) : 0, &fs[i]))
-      return -1;
-  return 0;
-}
-
-/* Every result of fs[0..n), released: < 0 if one failed. */
-static int collect(keel_future **fs, size_t n)
-{
-  int bad = 0;
-  for (size_t i = 0; i < n; i++) {
-    bad |= keel_future_result(fs[i], 300, NULL, NULL) != KEEL_OK;
-    keel_future_release(fs[i]);
-  }
-  return bad ? -1 : 0;
-}
-
 /* n empty tasks in flight: tasks per second, < 0 on error. */
-static double in_flight(keel_executor *ex, keel_future **fs, size_t n)
+static double tasks_per_second(keel_executor *ex, keel_future **fs, size_t n)
 {
-  double t0 = now();
-  if (submit_n(ex, empty, NULL, fs, n) || collect(fs, n))
-    return -1;
-  return (double)n / (now() - t0);
+  double t = in_flight(ex, nothing, fs, n);
+  return t < 0 ? -1 : (double)n / t;
 }
 
 /* Bytes of master memory per pending future, n of them held back behind
@@ -87,7 +58,7 @@ static double per_future(keel_executor *ex, keel_future **fs, size_t n)
     return -1;
   usleep(200000); /* the holds reach their workers */
   double before = rss();
-  if (submit_n(ex, empty, NULL, fs, n))
+  if (submit_n(ex, nothing, NULL, fs, n))
     return -1;
   double after = rss();
   unlink(path);
@@ -112,10 +83,10 @@ int main(int argc, char **argv)
   double b = per_future(ex, fs, nmax);
   if (b < 0)
     return 1;
-  in_flight(ex, fs, 10000); /* warm */
+  tasks_per_second(ex, fs, 10000); /* warm */
   for (int s = 0; s < 3; s++) {
     for (int r = 0; r < RUNS; r++)
-      if ((v[r] = in_flight(ex, fs, sizes[s])) < 0)
+      if ((v[r] = tasks_per_second(ex, fs, sizes[s])) < 0)
         return 1;
     rate[s] = median(v, RUNS);
     lo = rate[s] < lo ? rate[s] : lo;
