@@ -280,10 +280,16 @@ static int reconcile(keel_executor *ex)
     }
   /* What it has or is bringing up, not a transient: a worker retired by a
    * shrink comes back only after its CLOSED, and a resize() just before
-   * must not read the count of that moment. */
-  int live = keel__live_ranks();
-  if (!broken)
-    atomic_store(&ex->nworkers, want < live ? want : live);
+   * must not read the count of that moment.  Nor may a resize() made since
+   * sync_users() be overwritten by this older view: keel_executor_resize()
+   * publishes its own count under the lock. */
+  int live = keel__live_ranks(), n = want < live ? want : live;
+  if (!broken && atomic_load(&ex->nworkers) != n) {
+    pthread_mutex_lock(&keel__rt.lock);
+    if (ex->target == ex->m_target)
+      atomic_store(&ex->nworkers, n);
+    pthread_mutex_unlock(&keel__rt.lock);
+  }
   return act;
 }
 
