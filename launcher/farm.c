@@ -58,10 +58,12 @@ typedef struct bytes {
 
 static void put(bytes *b, const void *p, size_t n)
 {
-  if (b->n + n > MAX_OUTPUT) {
-    b->cut += n;
-    return;
+  if (n > MAX_OUTPUT - b->n) { /* keep what fits, drop the rest */
+    b->cut += n - (MAX_OUTPUT - b->n);
+    n = MAX_OUTPUT - b->n;
   }
+  if (n == 0)
+    return;
   if (b->n + n > b->cap) {
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->n + n)
