@@ -164,7 +164,11 @@ int keel_finalize(void)
   finalized = true;
   keel__master_stop();
   MPI_Comm_free(&comm);
-  if (we_initialised_mpi)
+  /* With a rank of the job gone, Open MPI 4.1's MPI_Finalize can wait
+   * forever in its PMIx fence for that rank (seen under load, plain MPI
+   * too); the nannies were told the same in STOP.  Nothing is lost:
+   * every rank still alive has said BYE. */
+  if (we_initialised_mpi && !keel__rt.world_broken)
     MPI_Finalize();
   return KEEL_OK;
 }

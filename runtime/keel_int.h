@@ -84,11 +84,19 @@ enum keel__msg {
   KEEL__M_DEATH = 5,    /* nanny -> master: a task process died */
   KEEL__M_CLOSE = 6,    /* master -> nanny: stop serving an executor */
   KEEL__M_CLOSED = 7,   /* nanny -> master: its task process is gone */
-  KEEL__M_STOP = 8,     /* master -> nanny: exit */
+  KEEL__M_STOP = 8,     /* master -> nanny: exit (count: KEEL__STOP_*) */
   KEEL__M_BYE = 9,      /* nanny -> master: exiting */
   KEEL__M_INITFAIL = 10,/* task process -> nanny: the initializer failed */
   KEEL__M_HEARTBEAT = 11,/* both ways: still alive */
   KEEL__M_LAST = 11
+};
+
+/* STOP's count: flags. */
+enum {
+  /* A rank of the job ended without MPI_Finalize.  Open MPI 4.1's
+   * MPI_Finalize fences with every rank of the job through PMIx and can
+   * then wait forever for the lost one, so exit without it. */
+  KEEL__STOP_NO_FINALIZE = 1
 };
 
 /* Why a task process died (DEATH.cause). */
@@ -321,6 +329,8 @@ typedef struct keel__runtime {
   int nranks; /* worker ranks + 1 (the master is rank 0) */
   keel__rank *ranks; /* grows under lock when workers are spawned */
   bool spawn_mode;   /* started alone: workers come from MPI_Comm_spawn */
+  bool world_broken; /* a rank of MPI_COMM_WORLD is gone without
+                        MPI_Finalize: nobody may call it (keel_finalize) */
   int spawn_want;    /* spawned workers wanted, under lock */
   char *spawn_error; /* why spawning failed, under lock */
 } keel__runtime;

@@ -300,19 +300,29 @@ static void lose_rank(int rank, const char *why)
   pthread_mutex_lock(&keel__rt.lock);
   k->lost = true;
   pthread_mutex_unlock(&keel__rt.lock);
+  keel__rt.world_broken |= !keel__rt.spawn_mode;
   keel__log("worker rank %d (host %s) lost: %s", rank,
             k->host ? k->host : "?", why);
   for (keel_executor *ex = keel__rt.execs; ex; ex = ex->next)
     keel__exec_rank_lost(ex, rank, why);
 }
 
+/* STOP, saying whether the job is still whole enough for MPI_Finalize. */
+static keel_buf stop_message(void)
+{
+  keel_buf b = {0};
+  keel__wr_hdr(&b, KEEL__M_STOP, 0,
+               keel__rt.world_broken ? KEEL__STOP_NO_FINALIZE : 0);
+  keel__wr_finish(&b, 0, 0);
+  return b;
+}
+
 void keel__rank_fail(int rank, const char *why)
 {
   if (keel__rt.ranks[rank].lost)
     return;
-  keel_buf b = {0};
-  keel__wr_hdr(&b, KEEL__M_STOP, 0, 0);
-  keel__wr_finish(&b, 0, 0);
+  keel__rt.world_broken |= !keel__rt.spawn_mode; /* before its STOP */
+  keel_buf b = stop_message();
   (void)post(rank, &b); /* best effort: go away */
   lose_rank(rank, why);
 }
@@ -529,9 +539,7 @@ static void stop_ranks(void)
 {
   keel__backoff bo;
   for (int r = 1; r < keel__rt.nranks; r++) {
-    keel_buf b = {0};
-    keel__wr_hdr(&b, KEEL__M_STOP, 0, 0);
-    keel__wr_finish(&b, 0, 0);
+    keel_buf b = stop_message();
     if (!keel__rt.ranks[r].lost)
       keel__send(r, &b);
     else
@@ -548,6 +556,7 @@ static void stop_ranks(void)
     if (keel__now() > deadline) {
       keel__log("%d worker rank(s) did not answer STOP in %.0f s", waiting,
                 STOP_TIMEOUT);
+      keel__rt.world_broken |= !keel__rt.spawn_mode; /* no fence with them */
       return;
     }
     if (progress())

@@ -72,6 +72,7 @@ static keel__sendq sends;
 static keel__recvq recvs;
 static double last_sent;
 static bool stopping;
+static bool no_finalize; /* STOP said KEEL__STOP_NO_FINALIZE */
 static int bell = -1; /* the master on our node wakes us with it */
 /* the lifeline to the master (lifeline.c) */
 static int master_pidfd = -1, master_pid;
@@ -740,6 +741,7 @@ static bool on_master(const char *m, size_t n)
     break;
   case KEEL__M_STOP:
     stopping = true;
+    no_finalize = h.count & KEEL__STOP_NO_FINALIZE;
     break;
   case KEEL__M_HELLO:
     on_master_hello(&rd);
@@ -873,6 +875,7 @@ void keel__nanny_main(void *commp)
   send_simple(KEEL__M_BYE, 0);
   flush_sends();
   MPI_Comm_free(&comm);
-  MPI_Finalize();
+  if (!no_finalize)
+    MPI_Finalize();
   exit(0);
 }
