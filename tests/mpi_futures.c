@@ -169,6 +169,27 @@ static void test_cancel(void)
   release_all(fs, N);
 }
 
+/* A task never waits behind a long one on a worker while another worker
+ * is free: with two workers, short tasks submitted with a long one all
+ * finish on the other worker while the long one still runs. */
+static void test_no_queue_behind_a_long_task(void)
+{
+  WATCHDOG(30);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_BREAK, 0, 0);
+  keel_future *slow = submit_int(ex, t_sleep_ms, 3000), *fs[3];
+  for (int i = 0; i < 3; i++)
+    fs[i] = submit_int(ex, t_sleep_ms, 200);
+  for (int i = 0; i < 3; i++) {
+    CU_ASSERT_EQUAL(keel_future_result(fs[i], 20, NULL, NULL), KEEL_OK);
+    CU_ASSERT_FALSE(keel_future_done(slow)); /* it did not wait for it */
+  }
+  CU_ASSERT_EQUAL(keel_future_result(slow, 20, NULL, NULL), KEEL_OK);
+  release_all(fs, 3);
+  keel_future_release(slow);
+  CU_ASSERT_EQUAL(keel_executor_workers(ex), 2);
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+}
+
 static void test_shutdown_nowait_is_fast(void)
 {
   WATCHDOG(30);
@@ -556,6 +577,7 @@ int main(int argc, char **argv)
       TU_TEST(test_result_timeout),
       TU_TEST(test_on_done_runs_once),
       TU_TEST(test_cancel),
+      TU_TEST(test_no_queue_behind_a_long_task),
       TU_TEST(test_shutdown_nowait_is_fast),
       TU_TEST(test_submit_after_shutdown),
       TU_TEST(test_wait_conditions),
