@@ -321,10 +321,9 @@ void keel__rank_fail(int rank, const char *why)
 {
   if (keel__rt.ranks[rank].lost)
     return;
-  keel__rt.world_broken |= !keel__rt.spawn_mode; /* before its STOP */
+  lose_rank(rank, why); /* first: its STOP then says the job is broken */
   keel_buf b = stop_message();
-  (void)post(rank, &b); /* best effort: go away */
-  lose_rank(rank, why);
+  (void)post(rank, &b); /* best effort, past keel__send's lost check */
 }
 
 /* Nannies on this kernel whose process is gone: their pidfd is readable.
