@@ -21,7 +21,7 @@
 
 #include <hwloc.h>
 
-#include "farm_opts.h"
+#include "farm/farm_opts.h"
 #include "relay.h"
 
 #define MAX_ARGS 256
@@ -136,19 +136,26 @@ static int runnable(const char *prog)
   return 0;
 }
 
-/* keel-farm, installed and built next to keelrun. */
+/* keel-farm: installed next to keelrun, or in the build tree at
+ * ../farm/keel-farm from launcher/keelrun. */
 static const char *farm_program(void)
 {
   static char path[4096];
-  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
   if (n <= 0)
     die("%s", "cannot find keel-farm: /proc/self/exe is unreadable");
   path[n] = '\0';
   char *slash = strrchr(path, '/');
-  strcpy(slash ? slash + 1 : path, "keel-farm");
-  if (access(path, X_OK))
-    die("cannot execute the task farm program %s", path);
-  return path;
+  char *dir_end = slash ? slash + 1 : path;
+  strcpy(dir_end, "keel-farm");
+  if (access(path, X_OK) == 0)
+    return path;
+  strcpy(dir_end, "../farm/keel-farm");
+  if (access(path, X_OK) == 0)
+    return path;
+  strcpy(dir_end, "keel-farm");
+  die("cannot execute the task farm program %s", path);
+  return NULL;
 }
 
 

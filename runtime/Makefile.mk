@@ -1,14 +1,25 @@
-# runtime/: libkeel.  Every object is built once into a convenience
-# library, which the unit tests link directly (they reach keel__ internals);
-# the installed libkeel.so exports only the keel_ API.
+# runtime/: libkeel, one folder per role (doc/design.md).  Every object is
+# built once into a convenience library, which the unit tests link
+# directly (they reach keel__ internals); the installed libkeel.so exports
+# only the keel_ API.
 noinst_LTLIBRARIES += runtime/libkeel-core.la
 runtime_libkeel_core_la_SOURCES = \
-	runtime/keel.h runtime/keel_int.h \
-	runtime/error.c runtime/buf.c runtime/registry.c runtime/clock.c \
-	runtime/wire.c runtime/future.c runtime/completion.c runtime/map.c \
-	runtime/executor.c runtime/dispatch.c runtime/master.c runtime/ranks.c \
-	runtime/mpiq.h runtime/mpiq.c runtime/nanny.c runtime/spawn.c runtime/taskproc.c runtime/bind.c \
-	runtime/init.c runtime/lifeline.c runtime/strays.c runtime/doorbell.c
+	include/keel.h runtime/keel_int.h runtime/queue.h runtime/init.c \
+	runtime/common/buf.c runtime/common/error.c runtime/common/log.c \
+	runtime/common/registry.c \
+	runtime/sys/sys.h runtime/sys/clock.c runtime/sys/backoff.c \
+	runtime/sys/doorbell.c runtime/sys/lifeline.c runtime/sys/bind.c \
+	runtime/proto/wire.h runtime/proto/wire.c runtime/proto/channel.h \
+	runtime/proto/mpiq.h runtime/proto/sendq.c runtime/proto/recvq.c \
+	runtime/proto/comm.h runtime/proto/comm.c \
+	runtime/api/api.h runtime/api/hub.c runtime/api/future.c \
+	runtime/api/completion.c runtime/api/executor.c runtime/api/map.c \
+	runtime/master/master.h runtime/master/ranks.c \
+	runtime/master/transport.c runtime/master/dispatch.c \
+	runtime/master/manager.c \
+	runtime/worker/worker.h runtime/worker/spawn.c runtime/worker/strays.c \
+	runtime/worker/uplink.c runtime/worker/slot.c runtime/worker/nanny.c \
+	runtime/task/task.h runtime/task/taskproc.c
 runtime_libkeel_core_la_CFLAGS = $(AM_CFLAGS) $(HWLOC_CFLAGS) \
 	-fvisibility=hidden
 runtime_libkeel_core_la_LIBADD = $(HWLOC_LIBS) -lm
@@ -17,4 +28,4 @@ lib_LTLIBRARIES += runtime/libkeel.la
 runtime_libkeel_la_SOURCES =
 runtime_libkeel_la_LIBADD = runtime/libkeel-core.la
 runtime_libkeel_la_LDFLAGS = -version-info 0:0:0
-include_HEADERS += runtime/keel.h
+include_HEADERS += include/keel.h

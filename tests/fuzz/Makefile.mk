@@ -15,9 +15,10 @@ FUZZ_SECONDS = 600
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined $(AM_CPPFLAGS) -I$(top_builddir)
 FUZZ_SRC = $(top_srcdir)/tests/fuzz/fuzz_wire.c \
-	$(top_srcdir)/runtime/wire.c $(top_srcdir)/runtime/buf.c
+	$(top_srcdir)/runtime/proto/wire.c $(top_srcdir)/runtime/common/buf.c \
+	$(top_srcdir)/runtime/common/log.c
 
-tests/fuzz/fuzz_wire: $(FUZZ_SRC) $(top_srcdir)/runtime/keel_int.h
+tests/fuzz/fuzz_wire: $(FUZZ_SRC) $(top_srcdir)/runtime/proto/wire.h
 	@$(MKDIR_P) tests/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_SRC)
 

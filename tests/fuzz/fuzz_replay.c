@@ -4,7 +4,7 @@
  * that the corpus still holds a valid message for each receiver and type,
  * so that it keeps reaching every decoder.  With --seed DIR it writes those
  * valid messages as the fuzzer's starting corpus. */
-#include "keel_int.h"
+#include "proto/wire.h"
 #include "../testutil.h"
 
 #include <dirent.h>
@@ -35,21 +35,21 @@ static size_t seeds(keel_buf *out, int *who, size_t max)
       code;                                                                   \
     }                                                                         \
   } while (0)
-  SEED(0, keel__wr_hello(b, &nh, false));
-  SEED(1, keel__wr_hello(b, &mh, true));
-  SEED(1, keel__wr_open(b, 3, &o));
-  SEED(3, keel__wr_open(b, 3, &o));
-  SEED(1, (keel__wr_hdr(b, KEEL__M_TASKS, 3, 0), keel__wr_task(b, &t),
-           keel__wr_finish(b, 0, 1)));
-  SEED(3, (keel__wr_hdr(b, KEEL__M_TASKS, 3, 0), keel__wr_task(b, &t),
-           keel__wr_finish(b, 0, 1)));
-  SEED(2, (keel__wr_hdr(b, KEEL__M_RESULTS, 3, 0), keel__wr_result(b, &r),
-           keel__wr_finish(b, 0, 1)));
-  SEED(0, (keel__wr_hdr(b, KEEL__M_RESULTS, 3, 0), keel__wr_result(b, &r),
-           keel__wr_finish(b, 0, 1)));
-  SEED(0, keel__wr_death(b, 3, &d));
-  SEED(2, (keel__wr_hdr(b, KEEL__M_INITFAIL, 3, 0), keel__wr_str(b, "no"),
-           keel__wr_finish(b, 0, 0)));
+  SEED(0, keel__wire_put_hello(b, &nh, false));
+  SEED(1, keel__wire_put_hello(b, &mh, true));
+  SEED(1, keel__wire_put_open(b, 3, &o));
+  SEED(3, keel__wire_put_open(b, 3, &o));
+  SEED(1, (keel__wire_put_hdr(b, KEEL__M_TASKS, 3, 0), keel__wire_put_task(b, &t),
+           keel__wire_finish(b, 0, 1)));
+  SEED(3, (keel__wire_put_hdr(b, KEEL__M_TASKS, 3, 0), keel__wire_put_task(b, &t),
+           keel__wire_finish(b, 0, 1)));
+  SEED(2, (keel__wire_put_hdr(b, KEEL__M_RESULTS, 3, 0), keel__wire_put_result(b, &r),
+           keel__wire_finish(b, 0, 1)));
+  SEED(0, (keel__wire_put_hdr(b, KEEL__M_RESULTS, 3, 0), keel__wire_put_result(b, &r),
+           keel__wire_finish(b, 0, 1)));
+  SEED(0, keel__wire_put_death(b, 3, &d));
+  SEED(2, (keel__wire_put_hdr(b, KEEL__M_INITFAIL, 3, 0), keel__wire_put_str(b, "no"),
+           keel__wire_finish(b, 0, 0)));
 #undef SEED
   return n;
 }
@@ -111,9 +111,9 @@ static void test_seeds_are_valid(void)
   size_t n = seeds(b, who, 16);
   CU_ASSERT_EQUAL(n, 10);
   for (size_t i = 0; i < n; i++) {
-    keel__hdr h;
+    keel__wire_hdr h;
     const char *why;
-    CU_ASSERT_EQUAL(keel__wire_hdr(b[i].data, b[i].len, &h, &why), KEEL_OK);
+    CU_ASSERT_EQUAL(keel__wire_check(b[i].data, b[i].len, &h, &why), KEEL_OK);
     keel__buf_free(&b[i]);
   }
 }

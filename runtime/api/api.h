@@ -1,0 +1,157 @@
+/*
+ * api/api.h: what user threads call into, on the master: futures
+ * (future.c, completion.c, map.c), executors (executor.c), and the hub
+ * (hub.c) where user threads and the manager thread (master/) meet.
+ *
+ * The thread rules, checked by keel__assert where a build has them:
+ *  - a future's state, result and callbacks are guarded by the futures'
+ *    lock (keel__future_lock); the manager completes them in batches under
+ *    one acquisition;
+ *  - an executor's user-side fields (marked "hub") are guarded by the
+ *    hub's lock; the manager copies them under that lock and acts on its
+ *    copy without it;
+ *  - the manager thread alone touches an executor's scheduling state
+ *    (ex->sched, master/dispatch.c) and every MPI call.
+ * api/ calls nothing of master/: the manager takes what the hub holds.
+ */
+#ifndef KEEL_API_H
+#define KEEL_API_H
+
+#include "keel_int.h"
+#include "sys/sys.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* ---- future.c ---- */
+enum keel__fstate {
+  KEEL__F_PENDING = 0,
+  KEEL__F_RUNNING = 1,
+  KEEL__F_FINISHED = 2,
+  KEEL__F_CANCELLED = 3
+};
+
+struct keel_future {
+  atomic_int refs;
+  int state; /* KEEL__F_*, under the futures' lock */
+  keel_error err;
+  char *data;
+  size_t len;
+  keel__queue cbs;      /* of struct keel__cb, in registration order */
+  keel__queue watchers; /* of completion.c's watchers */
+  /* the task itself, owned by the executor until the future is done */
+  unsigned long long task_id;
+  uint64_t fn;
+  uint32_t item_size;
+  void *arg;
+  size_t arg_len;
+  int tries;
+  int rank;         /* the worker that ran it last, -1 before */
+  const char *host; /* that worker's host, once its result came */
+  struct keel_executor *ex;
+  keel__queue node; /* in one queue of its executor at a time */
+};
+
+/* The lock guarding every future's state, and the condition broadcast
+ * when futures complete. */
+void keel__future_lock(void);
+void keel__future_unlock(void);
+bool keel__future_locked(void); /* by this thread (for assertions) */
+void keel__future_broadcast(void);
+/* Wait (locked) until woken or the deadline (keel__clock_deadline)
+ * passes; false once it has passed. */
+bool keel__future_wait_until(double deadline);
+
+keel_future *keel__future_new(void);
+void keel__future_ref(keel_future *f);
+/* Finish f (locked).  code 0 takes data/len (malloc'd) as the result;
+ * else err fields come from e (copied).  Returns false if f was already
+ * done.  Its callbacks are then run by keel__future_run_cbs() once the
+ * lock is released: nobody adds to them after this. */
+bool keel__future_finish_locked(keel_future *f, int code, char *data,
+                                size_t len, const keel_error *e);
+void keel__future_run_cbs(keel_future *f);
+/* Convenience: lock, finish, unlock, broadcast, run callbacks. */
+void keel__future_fail(keel_future *f, int code, const char *msg);
+/* Completion of futures in batches (the manager thread): finish under one
+ * acquisition of the lock, then broadcast once, run callbacks and drop the
+ * executor's references.  Nests. */
+void keel__future_batch_begin(void);
+void keel__future_batch_finish(keel_future *f, int code, char *data,
+                               size_t len, const keel_error *e);
+void keel__future_batch_drop(keel_future *f); /* already done: just unref */
+void keel__future_batch_end(void);
+/* What completion.c hangs on a future: called (locked) when f completes,
+ * for its watchers.  Set once, before any watcher exists. */
+void keel__future_set_watch_hook(void (*hook)(keel_future *f));
+
+/* ---- hub.c: where user threads and the manager thread meet ---- */
+struct keel__hub {
+  pthread_mutex_t lock;
+  _Atomic(const void *) owner; /* holder of lock, for assertions */
+  pthread_cond_t ucond; /* user threads wait on it for executor state */
+  int wake_fd;          /* the manager naps on this eventfd */
+  bool mgr_sleeping;    /* it is napping: write to wake_fd */
+  bool wake_pending;    /* a user asked for it since it last looked */
+  bool running;         /* the manager thread is up */
+  bool stopping, stopped;
+  _Atomic(const void *) manager; /* the manager thread, for assertions */
+  keel__queue new_execs; /* created by users, not yet taken (ex->hub_node) */
+  unsigned next_exec_id;
+  atomic_ullong next_task_id;
+  /* published by the manager, read by user threads, under lock */
+  int nranks;       /* worker ranks ever known */
+  int live_ranks;   /* of which not lost */
+  bool spawn_mode;  /* started alone: workers come from MPI_Comm_spawn */
+  int spawn_want;   /* spawned workers the executors want (users write) */
+};
+
+extern struct keel__hub keel__hub;
+
+void keel__hub_lock(void);
+void keel__hub_unlock(void);
+bool keel__hub_locked(void); /* by this thread (for assertions) */
+void keel__hub_wait_locked(void); /* on ucond */
+void keel__hub_broadcast_locked(void);
+/* Wake the manager thread (locked): it takes what users left. */
+void keel__hub_wake_locked(void);
+/* The manager thread says it is the one (for keel__hub_on_manager). */
+void keel__hub_manager_here(void);
+bool keel__hub_on_manager(void); /* this is the manager thread */
+
+/* ---- executor.c ---- */
+enum keel__xstate { KEEL__X_OPEN = 0, KEEL__X_BROKEN = 1 };
+
+struct keel__sched; /* the manager's side of an executor: master/dispatch.c */
+
+struct keel_executor {
+  unsigned id;
+  keel_options opt;
+  void *initarg; /* our copy */
+  uint64_t init_fn;
+  bool reusable;
+  /* hub: set by user threads under the hub's lock, read by the manager */
+  keel__queue submitted; /* futures not yet taken by the manager */
+  keel__queue hub_node;  /* on keel__hub.new_execs until taken */
+  int target;            /* workers wanted */
+  bool shutdown;         /* no more submits */
+  bool released;         /* the user gave the handle back */
+  bool cancel_req;       /* KEEL_SHUTDOWN_CANCEL asked ... */
+  /* hub: set by the manager under the hub's lock, read by user threads */
+  bool cancel_done;      /* ... and done */
+  bool finished;         /* all done and closed */
+  char *broken_msg;
+  atomic_int state;    /* KEEL__X_* */
+  atomic_int nworkers; /* live workers, for keel_executor_workers */
+  struct keel__sched *sched; /* the manager's, NULL until it takes ex */
+};
+
+/* Submit with an already resolved function id; item_size > 0 makes a map
+ * chunk. */
+int keel__executor_submit(keel_executor *ex, uint64_t fn, uint32_t item_size,
+                          const void *arg, size_t len, keel_future **f);
+/* Free what the executor itself holds (not its futures, not ex->sched). */
+void keel__executor_free(keel_executor *ex);
+
+#endif /* KEEL_API_H */

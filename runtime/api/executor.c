@@ -1,0 +1,327 @@
+/* executor.c: the executor API as user threads see it.  User threads only
+ * touch an executor's hub fields (its submissions and requests), under the
+ * hub's lock; the manager thread (master/) owns everything else and does
+ * all MPI. */
+#include "api/api.h"
+#include "proto/wire.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX_RETRIES 2
+
+static keel_executor *reusable;
+
+void keel_options_init(keel_options *o)
+{
+  if (!o)
+    return;
+  memset(o, 0, sizeof *o);
+  o->on_crash = KEEL_ON_CRASH_BREAK;
+  o->max_retries = DEFAULT_MAX_RETRIES;
+}
+
+static bool bad_seconds(double s)
+{
+  return !(s >= 0) || isinf(s); /* rejects NaN too */
+}
+
+static int check_options(const keel_options *o, uint64_t *init_fn)
+{
+  *init_fn = 0;
+  if (o->max_workers < 0 || bad_seconds(o->task_timeout) ||
+      bad_seconds(o->idle_timeout) || o->max_tasks_per_worker < 0 ||
+      o->on_crash < KEEL_ON_CRASH_BREAK || o->on_crash > KEEL_ON_CRASH_RETRY ||
+      o->max_retries < 0 || o->max_inflight < 0 ||
+      (o->initarg_len && !o->initarg) ||
+      o->initarg_len > KEEL__PAYLOAD_MAX)
+    return KEEL_EINVAL;
+  return o->initializer ? keel__registry_id(o->initializer, init_fn)
+                        : KEEL_OK;
+}
+
+/* Spawned workers by default: one per core but the master's (at least
+ * one), or KEEL_WORKERS. */
+static int spawn_default(void)
+{
+  static int n;
+  if (!n) {
+    const char *env = getenv("KEEL_WORKERS");
+    n = env && atoi(env) > 0 ? atoi(env) : keel__bind_cores() - 1;
+    n = n < 1 ? 1 : n;
+  }
+  return n;
+}
+
+/* The workers an executor asking for `want` gets.  Started alone, keel
+ * spawns them (ranks.c) up to the most any executor wants. */
+static int clamp_workers_locked(int want)
+{
+  keel__assert(keel__hub_locked());
+  if (keel__hub.spawn_mode) {
+    int n = want ? want : spawn_default();
+    if (n > keel__hub.spawn_want)
+      keel__hub.spawn_want = n;
+    return n;
+  }
+  int live = keel__hub.live_ranks;
+  return want == 0 || want > live ? live : want;
+}
+
+static int exec_new(const keel_options *o, keel_executor **out)
+{
+  keel_options def;
+  uint64_t init_fn;
+  if (!o) {
+    keel_options_init(&def);
+    o = &def;
+  }
+  int rc = check_options(o, &init_fn);
+  if (rc)
+    return rc;
+  keel_executor *ex = calloc(1, sizeof *ex);
+  if (!ex)
+    return KEEL_ENOMEM;
+  ex->opt = *o;
+  ex->init_fn = init_fn;
+  if (o->initarg_len) {
+    if (!(ex->initarg = malloc(o->initarg_len))) {
+      free(ex);
+      return KEEL_ENOMEM;
+    }
+    memcpy(ex->initarg, o->initarg, o->initarg_len);
+  }
+  ex->opt.initarg = ex->initarg;
+  keel__queue_init(&ex->submitted);
+  keel__queue_init(&ex->hub_node);
+  atomic_init(&ex->state, KEEL__X_OPEN);
+  *out = ex;
+  return KEEL_OK;
+}
+
+static int exec_start(const keel_options *o, keel_executor **out)
+{
+  if (keel__self.role != KEEL__ROLE_MASTER || !keel__hub.running)
+    return KEEL_ESTATE;
+  keel_executor *ex;
+  int rc = exec_new(o, &ex);
+  if (rc)
+    return rc;
+  keel__hub_lock();
+  bool stopping = keel__hub.stopping;
+  if (stopping || (!keel__hub.spawn_mode && keel__hub.live_ranks == 0)) {
+    int nranks = keel__hub.nranks;
+    keel__hub_unlock();
+    if (!stopping && nranks > 0)
+      keel__log("every worker rank is lost: no executor can run tasks");
+    else if (!stopping)
+      keel__log("no worker ranks to run tasks on: start the program with "
+                "keelrun -n N or mpirun -n N+1");
+    keel__executor_free(ex);
+    return stopping ? KEEL_ESHUTDOWN : KEEL_ESTATE;
+  }
+  ex->id = keel__hub.next_exec_id++;
+  ex->target = clamp_workers_locked(ex->opt.max_workers);
+  atomic_store(&ex->nworkers, ex->target);
+  keel__queue_insert_tail(&keel__hub.new_execs, &ex->hub_node);
+  keel__hub_wake_locked();
+  keel__hub_unlock();
+  *out = ex;
+  return KEEL_OK;
+}
+
+int keel_executor_create(const keel_options *o, keel_executor **ex)
+{
+  if (!ex)
+    return KEEL_EINVAL;
+  return exec_start(o, ex);
+}
+
+static bool same_but_workers(const keel_options *a, const keel_options *b)
+{
+  return a->task_timeout == b->task_timeout &&
+         a->idle_timeout == b->idle_timeout &&
+         a->memory_limit == b->memory_limit &&
+         a->max_tasks_per_worker == b->max_tasks_per_worker &&
+         a->on_crash == b->on_crash && a->max_retries == b->max_retries &&
+         a->max_inflight == b->max_inflight &&
+         a->initializer == b->initializer &&
+         a->initarg_len == b->initarg_len &&
+         (!a->initarg_len || !memcmp(a->initarg, b->initarg, a->initarg_len));
+}
+
+int keel_get_reusable_executor(const keel_options *o, keel_executor **ex)
+{
+  keel_options def;
+  if (!ex)
+    return KEEL_EINVAL;
+  if (!o) {
+    keel_options_init(&def);
+    o = &def;
+  }
+  keel__hub_lock();
+  keel_executor *cur = reusable;
+  keel__hub_unlock();
+  if (cur && !keel_executor_broken(cur) && same_but_workers(&cur->opt, o)) {
+    int rc = cur->opt.max_workers == o->max_workers
+                 ? KEEL_OK
+                 : keel_executor_resize(cur, o->max_workers);
+    if (rc == KEEL_OK)
+      cur->opt.max_workers = o->max_workers;
+    if (rc != KEEL_ESHUTDOWN) {
+      *ex = cur;
+      return rc;
+    }
+  }
+  if (cur) /* broken, or other settings: retire it (its futures finish) */
+    keel_executor_shutdown(cur, keel_executor_broken(cur) ? 0
+                                                          : KEEL_SHUTDOWN_WAIT);
+  int rc = exec_start(o, ex);
+  if (rc == KEEL_OK) {
+    keel__hub_lock();
+    (*ex)->reusable = true;
+    reusable = *ex;
+    keel__hub_unlock();
+  }
+  return rc;
+}
+
+int keel_executor_resize(keel_executor *ex, int max_workers)
+{
+  if (!ex || max_workers < 0)
+    return KEEL_EINVAL;
+  int rc = KEEL_OK;
+  keel__hub_lock();
+  if (ex->shutdown || keel__hub.stopping) /* or after keel_finalize() */
+    rc = KEEL_ESHUTDOWN;
+  else if (atomic_load(&ex->state) == KEEL__X_BROKEN)
+    rc = KEEL_EBROKEN;
+  else {
+    ex->target = clamp_workers_locked(max_workers);
+    ex->opt.max_workers = max_workers;
+    atomic_store(&ex->nworkers, ex->target);
+    keel__hub_wake_locked();
+  }
+  keel__hub_unlock();
+  return rc;
+}
+
+static void wait_flag_locked(bool *flag)
+{
+  while (!*flag)
+    keel__hub_wait_locked();
+}
+
+int keel_executor_shutdown(keel_executor *ex, int flags)
+{
+  if (!ex || (flags & ~(KEEL_SHUTDOWN_WAIT | KEEL_SHUTDOWN_CANCEL)))
+    return KEEL_EINVAL;
+  keel__hub_lock();
+  if (ex->released) {
+    keel__hub_unlock();
+    return KEEL_ESHUTDOWN;
+  }
+  if (ex == reusable)
+    reusable = NULL;
+  ex->shutdown = true;
+  if (flags & KEEL_SHUTDOWN_CANCEL)
+    ex->cancel_req = true;
+  keel__hub_wake_locked();
+  if (flags & KEEL_SHUTDOWN_CANCEL)
+    wait_flag_locked(&ex->cancel_done);
+  if (flags & KEEL_SHUTDOWN_WAIT)
+    wait_flag_locked(&ex->finished);
+  ex->released = true; /* the manager frees it once finished */
+  keel__hub_wake_locked();
+  keel__hub_unlock();
+  return KEEL_OK;
+}
+
+unsigned keel_executor_id(const keel_executor *ex)
+{
+  return ex ? ex->id : 0;
+}
+
+int keel_executor_workers(const keel_executor *ex)
+{
+  return ex ? atomic_load(&((keel_executor *)ex)->nworkers) : 0;
+}
+
+bool keel_executor_broken(const keel_executor *ex)
+{
+  return ex && atomic_load(&((keel_executor *)ex)->state) == KEEL__X_BROKEN;
+}
+
+static keel_future *task_future(keel_executor *ex, uint64_t fn,
+                                uint32_t item_size, const void *arg,
+                                size_t len)
+{
+  keel_future *f = keel__future_new();
+  if (!f)
+    return NULL;
+  if (len && !(f->arg = malloc(len))) {
+    free(f);
+    return NULL;
+  }
+  if (len)
+    memcpy(f->arg, arg, len);
+  f->arg_len = len;
+  f->fn = fn;
+  f->item_size = item_size;
+  f->ex = ex;
+  f->rank = -1;
+  f->task_id = atomic_fetch_add(&keel__hub.next_task_id, 1) + 1;
+  keel__future_ref(f); /* the executor's reference */
+  return f;
+}
+
+static int submit_state_locked(const keel_executor *ex)
+{
+  keel__assert(keel__hub_locked());
+  if (ex->shutdown || keel__hub.stopping)
+    return KEEL_ESHUTDOWN;
+  return atomic_load(&ex->state) == KEEL__X_BROKEN ? KEEL_EBROKEN : KEEL_OK;
+}
+
+int keel__executor_submit(keel_executor *ex, uint64_t fn, uint32_t item_size,
+                    const void *arg, size_t len, keel_future **out)
+{
+  if (len > KEEL__PAYLOAD_MAX)
+    return KEEL_EINVAL;
+  keel_future *f = task_future(ex, fn, item_size, arg, len);
+  if (!f)
+    return KEEL_ENOMEM;
+  keel__hub_lock();
+  int rc = submit_state_locked(ex);
+  if (rc == KEEL_OK) {
+    keel__queue_insert_tail(&ex->submitted, &f->node);
+    keel__hub_wake_locked();
+  }
+  keel__hub_unlock();
+  if (rc) {
+    keel_future_release(f);
+    keel_future_release(f);
+    return rc;
+  }
+  *out = f;
+  return KEEL_OK;
+}
+
+int keel_submit(keel_executor *ex, keel_task_fn *fn, const void *arg,
+                size_t len, keel_future **f)
+{
+  uint64_t id;
+  if (!ex || !fn || !f || (len && !arg))
+    return KEEL_EINVAL;
+  int rc = keel__registry_id(fn, &id);
+  return rc ? rc : keel__executor_submit(ex, id, 0, arg, len, f);
+}
+
+void keel__executor_free(keel_executor *ex)
+{
+  keel__assert(ex->sched == NULL && keel__queue_empty(&ex->submitted));
+  free(ex->initarg);
+  free(ex->broken_msg);
+  free(ex);
+}

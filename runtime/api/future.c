@@ -1,0 +1,403 @@
+/* future.c: the future state machine, waiting, and completion in batches.  One process-wide lock
+ * guards every future's state: the manager thread completes a whole batch of
+ * results under one acquisition and broadcasts once, so waiting threads and
+ * the manager never convoy on per-future locks. */
+#include "api/api.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct keel__cb {
+  void (*fn)(keel_future *, void *);
+  void *arg;
+  keel__queue node;
+} keel__cb;
+
+/* The state of this file: the lock and condition of every future, the
+ * watch hook, and the manager's batch of completed futures. */
+static struct {
+  pthread_mutex_t lock;
+  _Atomic(const void *) owner; /* for assertions */
+  pthread_cond_t cond;         /* on CLOCK_MONOTONIC */
+  void (*watch_hook)(keel_future *f);
+  keel_future **done; /* the batch: finished, callbacks still to run */
+  size_t ndone, cap;
+  int depth;
+} futures = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+__attribute__((constructor)) static void cond_init(void)
+{
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(&futures.cond, &a);
+  pthread_condattr_destroy(&a);
+}
+
+static const void *me(void)
+{
+  static _Thread_local char token;
+  return &token;
+}
+
+void keel__future_lock(void)
+{
+  pthread_mutex_lock(&futures.lock);
+  atomic_store_explicit(&futures.owner, me(), memory_order_relaxed);
+}
+
+void keel__future_unlock(void)
+{
+  keel__assert(keel__future_locked());
+  atomic_store_explicit(&futures.owner, NULL, memory_order_relaxed);
+  pthread_mutex_unlock(&futures.lock);
+}
+
+bool keel__future_locked(void)
+{
+  return atomic_load_explicit(&futures.owner, memory_order_relaxed) == me();
+}
+
+void keel__future_broadcast(void)
+{
+  pthread_cond_broadcast(&futures.cond);
+}
+
+static void wait_cond(const struct timespec *ts)
+{
+  keel__assert(keel__future_locked());
+  atomic_store_explicit(&futures.owner, NULL, memory_order_relaxed);
+  if (ts)
+    pthread_cond_timedwait(&futures.cond, &futures.lock, ts);
+  else
+    pthread_cond_wait(&futures.cond, &futures.lock);
+  atomic_store_explicit(&futures.owner, me(), memory_order_relaxed);
+}
+
+bool keel__future_wait_until(double deadline)
+{
+  if (deadline < 0) {
+    wait_cond(NULL);
+    return true;
+  }
+  double now = keel__clock_now();
+  if (now >= deadline)
+    return false;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  double left = deadline - now;
+  if (!(left < 1e6)) /* huge or NaN: (time_t) would be undefined, and an */
+    left = 1e6;      /* invalid time makes timedwait fail without waiting */
+  ts.tv_sec += (time_t)left;
+  ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  wait_cond(&ts);
+  return true;
+}
+
+keel_future *keel__future_new(void)
+{
+  keel_future *f = calloc(1, sizeof *f);
+  if (!f)
+    return NULL;
+  atomic_init(&f->refs, 1);
+  keel__queue_init(&f->cbs);
+  keel__queue_init(&f->watchers);
+  keel__queue_init(&f->node);
+  f->err.rank = -1;
+  f->err.exit_status = -1;
+  return f;
+}
+
+void keel__future_ref(keel_future *f)
+{
+  keel__assert(atomic_load_explicit(&f->refs, memory_order_relaxed) > 0);
+  atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+}
+
+static bool is_done(const keel_future *f)
+{
+  return f->state >= KEEL__F_FINISHED;
+}
+
+void keel__future_set_watch_hook(void (*hook)(keel_future *f))
+{
+  keel__assert(keel__future_locked());
+  futures.watch_hook = hook;
+}
+
+bool keel__future_finish_locked(keel_future *f, int code, char *data,
+                                size_t len, const keel_error *e)
+{
+  keel__assert(keel__future_locked());
+  if (is_done(f)) {
+    free(data);
+    return false;
+  }
+  f->state = code == KEEL_ECANCELED ? KEEL__F_CANCELLED : KEEL__F_FINISHED;
+  f->data = data;
+  f->len = len;
+  if (code) {
+    if (e)
+      keel__error_set(&f->err, code, e->message, e->rank, e->host, e->signal,
+                      e->exit_status, f->task_id, e->backtrace);
+    else
+      keel__error_set(&f->err, code, NULL, -1, NULL, 0, -1, f->task_id, NULL);
+  }
+  f->err.code = code;
+  if (futures.watch_hook && !keel__queue_empty(&f->watchers))
+    futures.watch_hook(f);
+  return true;
+}
+
+/* The finisher alone runs them, after the lock: keel_future_on_done() on
+ * a done future runs its callback itself and adds nothing. */
+void keel__future_run_cbs(keel_future *f)
+{
+  keel__queue *q;
+  while ((q = keel__queue_pop(&f->cbs))) {
+    keel__cb *c = keel__queue_data(q, keel__cb, node);
+    c->fn(f, c->arg);
+    free(c);
+  }
+}
+
+void keel__future_fail(keel_future *f, int code, const char *msg)
+{
+  keel_error e = {code, msg, -1, NULL, 0, -1, f->task_id, NULL};
+  keel__future_lock();
+  bool done = keel__future_finish_locked(f, code, NULL, 0, &e);
+  keel__future_unlock();
+  if (done) {
+    keel__future_broadcast();
+    keel__future_run_cbs(f);
+  }
+}
+
+/* ---- batches (the manager thread) ---- */
+
+void keel__future_batch_begin(void)
+{
+  keel__assert(keel__hub_on_manager() || !keel__hub.running);
+  if (futures.depth++ == 0)
+    keel__future_lock();
+}
+
+static void push_done(keel_future *f)
+{
+  if (futures.ndone == futures.cap) {
+    size_t cap = futures.cap ? futures.cap * 2 : 256;
+    keel_future **v = realloc(futures.done, cap * sizeof *v);
+    if (!v) { /* cannot defer: keep the reference rather than crash */
+      keel__log("out of memory completing futures");
+      return;
+    }
+    futures.done = v;
+    futures.cap = cap;
+  }
+  futures.done[futures.ndone++] = f;
+}
+
+void keel__future_batch_finish(keel_future *f, int code, char *data,
+                               size_t len, const keel_error *e)
+{
+  keel__assert(futures.depth > 0);
+  keel__future_finish_locked(f, code, data, len, e);
+  push_done(f);
+}
+
+void keel__future_batch_drop(keel_future *f)
+{
+  keel__assert(futures.depth > 0);
+  push_done(f);
+}
+
+void keel__future_batch_end(void)
+{
+  keel__assert(futures.depth > 0);
+  if (--futures.depth > 0)
+    return;
+  keel__future_unlock();
+  if (futures.ndone == 0)
+    return;
+  keel__future_broadcast();
+  for (size_t i = 0; i < futures.ndone; i++) {
+    keel__future_run_cbs(futures.done[i]);
+    keel_future_release(futures.done[i]); /* the executor's reference */
+  }
+  futures.ndone = 0;
+}
+
+int keel_future_result(keel_future *f, double timeout, const void **data,
+                       size_t *len)
+{
+  if (!f)
+    return KEEL_EINVAL;
+  double deadline = keel__clock_deadline(timeout);
+  int rc;
+  keel__future_lock();
+  while (!is_done(f) && keel__future_wait_until(deadline))
+    ;
+  if (!is_done(f)) {
+    rc = KEEL_ETIMEDOUT;
+  } else {
+    rc = f->err.code;
+    if (data)
+      *data = rc ? NULL : f->data;
+    if (len)
+      *len = rc ? 0 : f->len;
+  }
+  keel__future_unlock();
+  return rc;
+}
+
+static int state_of(const keel_future *f)
+{
+  keel__future_lock();
+  int s = f->state;
+  keel__future_unlock();
+  return s;
+}
+
+const keel_error *keel_future_error(const keel_future *f)
+{
+  if (!f || !keel_future_done(f))
+    return NULL;
+  return f->err.code ? &f->err : NULL;
+}
+
+bool keel_future_done(const keel_future *f)
+{
+  return f && state_of(f) >= KEEL__F_FINISHED;
+}
+
+bool keel_future_running(const keel_future *f)
+{
+  return f && state_of(f) == KEEL__F_RUNNING;
+}
+
+bool keel_future_cancelled(const keel_future *f)
+{
+  return f && state_of(f) == KEEL__F_CANCELLED;
+}
+
+unsigned long long keel_future_task_id(const keel_future *f)
+{
+  return f ? f->task_id : 0;
+}
+
+bool keel_future_cancel(keel_future *f)
+{
+  if (!f)
+    return false;
+  bool cancelled = false, now = false;
+  keel__future_lock();
+  if (f->state == KEEL__F_PENDING)
+    cancelled = now = keel__future_finish_locked(f, KEEL_ECANCELED, NULL, 0,
+                                                 NULL);
+  else if (f->state == KEEL__F_CANCELLED)
+    cancelled = true;
+  keel__future_unlock();
+  if (cancelled) {
+    keel__future_broadcast();
+    if (now)
+      keel__future_run_cbs(f);
+  }
+  return cancelled;
+}
+
+int keel_future_on_done(keel_future *f, void (*cb)(keel_future *, void *),
+                        void *arg)
+{
+  if (!f || !cb)
+    return KEEL_EINVAL;
+  keel__cb *c = malloc(sizeof *c);
+  if (!c)
+    return KEEL_ENOMEM;
+  *c = (keel__cb){.fn = cb, .arg = arg};
+  keel__future_lock();
+  bool done = is_done(f);
+  if (!done) /* callbacks run in registration order */
+    keel__queue_insert_tail(&f->cbs, &c->node);
+  keel__future_unlock();
+  if (done) {
+    cb(f, arg);
+    free(c);
+  }
+  return KEEL_OK;
+}
+
+void keel_future_release(keel_future *f)
+{
+  if (!f)
+    return;
+  int refs = atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel);
+  keel__assert(refs > 0);
+  if (refs != 1)
+    return;
+  keel__assert(!keel__queue_linked(&f->node));
+  keel__error_clear(&f->err);
+  free(f->data);
+  free(f->arg);
+  keel__queue *q;
+  while ((q = keel__queue_pop(&f->cbs)))
+    free(keel__queue_data(q, keel__cb, node));
+  free(f);
+}
+
+/* ---- keel_wait ---- */
+
+static bool failed(const keel_future *f)
+{
+  return f->state == KEEL__F_FINISHED && f->err.code != 0;
+}
+
+/* Does return_when hold?  *first skips the prefix known to be done. */
+static bool wait_holds(keel_future *const *fs, size_t n, int when,
+                       size_t *first, size_t *ndone)
+{
+  size_t done = *first, i;
+  bool any_failed = false;
+  while (*first < n && is_done(fs[*first]))
+    (*first)++;
+  done = *first;
+  for (i = 0; i < *first && when == KEEL_FIRST_EXCEPTION && !any_failed; i++)
+    any_failed = failed(fs[i]);
+  for (i = *first; i < n; i++)
+    if (is_done(fs[i])) {
+      done++;
+      any_failed = any_failed || failed(fs[i]);
+    }
+  *ndone = done;
+  if (when == KEEL_FIRST_COMPLETED)
+    return done > 0 || n == 0;
+  if (when == KEEL_FIRST_EXCEPTION && any_failed)
+    return true;
+  return done == n;
+}
+
+int keel_wait(keel_future *const *fs, size_t n, int return_when,
+              double timeout, size_t *ndone)
+{
+  if ((n && !fs) || return_when < KEEL_FIRST_COMPLETED ||
+      return_when > KEEL_ALL_COMPLETED)
+    return KEEL_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (!fs[i])
+      return KEEL_EINVAL;
+  double deadline = keel__clock_deadline(timeout);
+  size_t first = 0, done = 0;
+  bool holds;
+  keel__future_lock();
+  while (!(holds = wait_holds(fs, n, return_when, &first, &done)) &&
+         keel__future_wait_until(deadline))
+    ;
+  keel__future_unlock();
+  if (ndone)
+    *ndone = done;
+  return holds ? KEEL_OK : KEEL_ETIMEDOUT;
+}

@@ -1,0 +1,645 @@
+/* dispatch.c: one executor as the manager thread runs it: which workers it
+ * uses, which tasks go where (a prefetch window per worker, tasks batched
+ * into one message), results, and what a worker's death does to its futures
+ * under the executor's on_crash policy. */
+#include "master/master.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Seconds of work to keep queued per worker.  A task's result and its
+ * replacement each wait for a process to get a core (3 ranks on 2 cores
+ * here): with 4 ms, 1 ms tasks found their worker's queue empty one time
+ * in five (parallel efficiency 95 %); with 10 ms, 98 %. */
+#define WINDOW_WORK 10e-3
+#define WINDOW_MIN 2
+#define WINDOW_MAX 1024
+/* Tasks this long (or not timed yet) go one per worker: a task queued
+ * behind a long one would wait for all of it while another worker may sit
+ * idle, and nothing takes queued work back (no stealing).  The next task
+ * then starts one trip after the last result: tens of microseconds on a
+ * node, at most about 1 ms across nodes (a nanny's nap), so <= 2 %. */
+#define SOLO_TASK 50e-3
+#define BATCH_BYTES (1 << 20)  /* soft cap of one TASKS message */
+
+/* ---- the executor taken over ---- */
+
+int keel__dispatch_adopt(keel_executor *ex)
+{
+  keel__assert(keel__hub_on_manager() && ex->sched == NULL);
+  keel__sched *s = calloc(1, sizeof *s);
+  if (!s)
+    return KEEL_ENOMEM;
+  s->ex = ex;
+  keel__queue_init(&s->node);
+  keel__queue_init(&s->pending);
+  ex->sched = s;
+  return KEEL_OK;
+}
+
+void keel__dispatch_free(keel_executor *ex)
+{
+  keel__sched *s = ex->sched;
+  keel__assert(s->outstanding == 0 && s->nw == 0 && s->npend == 0);
+  free(s->w);
+  free(s);
+  ex->sched = NULL;
+}
+
+bool keel__dispatch_finished(const keel__sched *s)
+{
+  return s->outstanding == 0 && s->nw == 0;
+}
+
+/* ---- queues ---- */
+
+static void pend_push(keel__sched *s, keel_future *f, bool front)
+{
+  if (front)
+    keel__queue_insert_head(&s->pending, &f->node);
+  else
+    keel__queue_insert_tail(&s->pending, &f->node);
+  s->npend++;
+}
+
+void keel__dispatch_accept(keel__sched *s, keel_future *f)
+{
+  pend_push(s, f, false);
+  s->outstanding++;
+}
+
+static keel_future *pend_pop(keel__sched *s)
+{
+  keel__queue *q = keel__queue_pop(&s->pending);
+  if (!q)
+    return NULL;
+  keel__assert(s->npend > 0);
+  s->npend--;
+  return keel__queue_data(q, keel_future, node);
+}
+
+static keel_future *pend_first(const keel__sched *s)
+{
+  return keel__queue_empty(&s->pending)
+             ? NULL
+             : keel__queue_data(keel__queue_head(&s->pending), keel_future,
+                                node);
+}
+
+static void inflight_push(keel__xworker *w, keel_future *f)
+{
+  keel__queue_insert_tail(&w->flight, &f->node);
+  w->inflight++;
+}
+
+/* Remove task id from w's in-flight list; results come in order, so it is
+ * almost always the head. */
+static keel_future *inflight_take(keel__xworker *w, uint64_t id)
+{
+  keel__queue *q;
+  keel__queue_foreach(q, &w->flight) {
+    keel_future *f = keel__queue_data(q, keel_future, node);
+    if (f->task_id != id)
+      continue;
+    keel__queue_remove(q);
+    keel__assert(w->inflight > 0);
+    w->inflight--;
+    return f;
+  }
+  return NULL;
+}
+
+static keel_future *inflight_first(const keel__xworker *w)
+{
+  return keel__queue_empty(&w->flight)
+             ? NULL
+             : keel__queue_data(keel__queue_head(&w->flight), keel_future,
+                                node);
+}
+
+static keel__xworker *worker_of(const keel__sched *s, int rank)
+{
+  for (int i = 0; i < s->nw; i++)
+    if (s->w[i]->rank == rank)
+      return s->w[i];
+  return NULL;
+}
+
+/* ---- finishing futures ---- */
+
+static void finish(keel__sched *s, keel_future *f, int code, char *data,
+                   size_t len, const keel_error *e)
+{
+  keel__assert(!keel__queue_linked(&f->node) && s->outstanding > 0);
+  free(f->arg); /* no retry can need it any more */
+  f->arg = NULL;
+  keel__future_batch_finish(f, code, data, len, e);
+  s->outstanding--;
+}
+
+/* Fail every future of a list (batch begun). */
+static void fail_all(keel__sched *s, keel__queue *list, int code,
+                     const keel_error *e)
+{
+  keel__queue *q;
+  while ((q = keel__queue_pop(list)))
+    finish(s, keel__queue_data(q, keel_future, node), code, NULL, 0, e);
+}
+
+void keel__dispatch_cancel_pending(keel__sched *s)
+{
+  keel_future *f;
+  keel__queue keep;
+  size_t nkeep = 0;
+  keel__queue_init(&keep);
+  keel__future_batch_begin();
+  while ((f = pend_pop(s))) {
+    if (f->state == KEEL__F_RUNNING) { /* a retry: it has started before */
+      keel__queue_insert_tail(&keep, &f->node);
+      nkeep++;
+      continue;
+    }
+    if (f->state == KEEL__F_PENDING)
+      keel__future_batch_finish(f, KEEL_ECANCELED, NULL, 0, NULL);
+    else
+      keel__future_batch_drop(f); /* the user cancelled it already */
+    keel__assert(s->outstanding > 0);
+    s->outstanding--;
+  }
+  keel__future_batch_end();
+  keel__queue_prepend(&s->pending, &keep); /* at the front, in order */
+  s->npend += nkeep;
+}
+
+/* Fail what is queued on a broken executor with its broken_msg. */
+static void fail_pending_broken(keel__sched *s)
+{
+  keel_executor *ex = s->ex;
+  keel_error e = {KEEL_EBROKEN, ex->broken_msg, -1, NULL, 0, -1, 0, NULL};
+  keel__future_batch_begin();
+  keel_future *f;
+  while ((f = pend_pop(s)))
+    finish(s, f, KEEL_EBROKEN, NULL, 0, &e);
+  keel__future_batch_end();
+}
+
+/* Tell the user threads and stop using every worker. */
+static void break_exec(keel__sched *s, const char *why)
+{
+  keel_executor *ex = s->ex;
+  char *msg = keel__error_printf("executor %u is broken: %s", ex->id, why);
+  keel__hub_lock();
+  atomic_store(&ex->state, KEEL__X_BROKEN);
+  free(ex->broken_msg);
+  ex->broken_msg = msg ? msg : strdup(why);
+  keel__hub_unlock();
+  keel_error e = {KEEL_EBROKEN, ex->broken_msg, -1, NULL, 0, -1, 0, NULL};
+  keel__future_batch_begin();
+  fail_pending_broken(s);
+  for (int i = 0; i < s->nw; i++) {
+    keel__xworker *w = s->w[i];
+    fail_all(s, &w->flight, KEEL_EBROKEN, &e);
+    w->inflight = 0;
+    if (w->state == KEEL__W_ACTIVE)
+      w->state = KEEL__W_RETIRING;
+  }
+  keel__future_batch_end();
+  atomic_store(&ex->nworkers, 0);
+}
+
+/* ---- workers ---- */
+
+static int pick_rank(const keel__master *m, const keel__sched *s)
+{
+  int best = -1;
+  for (int r = 1; r < m->ranks.n; r++) {
+    keel__rank *k = m->ranks.v[r];
+    if (k->lost || k->stopped || worker_of(s, r))
+      continue;
+    if (best < 0 || k->nexec < m->ranks.v[best]->nexec)
+      best = r;
+  }
+  return best;
+}
+
+static void xopts_of(const keel_executor *ex, keel__xopts *o)
+{
+  o->task_timeout = ex->opt.task_timeout;
+  o->idle_timeout = ex->opt.idle_timeout;
+  o->memory_limit = ex->opt.memory_limit;
+  o->max_tasks = ex->opt.max_tasks_per_worker;
+  o->on_crash = ex->opt.on_crash;
+  o->init_fn = ex->init_fn;
+  o->initarg = ex->initarg;
+  o->initarg_len = (uint32_t)ex->opt.initarg_len;
+}
+
+static bool attach(keel__master *m, keel__sched *s)
+{
+  keel_executor *ex = s->ex;
+  int r = pick_rank(m, s);
+  if (r < 0)
+    return false;
+  if (s->nw == s->wcap) {
+    int cap = s->wcap ? s->wcap * 2 : 4;
+    keel__xworker **v = realloc(s->w, (size_t)cap * sizeof *v);
+    if (!v)
+      return false;
+    s->w = v;
+    s->wcap = cap;
+  }
+  keel__xworker *w = calloc(1, sizeof *w);
+  if (!w)
+    return false;
+  *w = (keel__xworker){.rank = r, .state = KEEL__W_ACTIVE,
+                       .opened_at = keel__clock_now()};
+  keel__queue_init(&w->flight);
+  s->w[s->nw++] = w;
+  m->ranks.v[r]->nexec++;
+  keel_buf b = {0};
+  keel__xopts o;
+  xopts_of(ex, &o);
+  keel__wire_put_open(&b, ex->id, &o);
+  m->send(m, r, &b);
+  return true;
+}
+
+static void remove_worker(keel__master *m, keel__sched *s, keel__xworker *w)
+{
+  keel__assert(keel__queue_empty(&w->flight) && w->inflight == 0);
+  m->ranks.v[w->rank]->nexec--;
+  for (int i = 0; i < s->nw; i++)
+    if (s->w[i] == w) {
+      s->w[i] = s->w[--s->nw];
+      break;
+    }
+  free(w);
+}
+
+static int count_state(const keel__sched *s, int state)
+{
+  int n = 0;
+  for (int i = 0; i < s->nw; i++)
+    n += s->w[i]->state == state;
+  return n;
+}
+
+static keel__xworker *least_busy(keel__sched *s)
+{
+  keel__xworker *best = NULL;
+  for (int i = 0; i < s->nw; i++)
+    if (s->w[i]->state == KEEL__W_ACTIVE &&
+        (!best || s->w[i]->inflight < best->inflight))
+      best = s->w[i];
+  return best;
+}
+
+static int reconcile(keel__master *m, keel__sched *s)
+{
+  keel_executor *ex = s->ex;
+  bool broken = atomic_load(&ex->state) == KEEL__X_BROKEN;
+  int want = broken || (s->shutdown && s->outstanding == 0)
+                 ? 0 : s->target;
+  int active = count_state(s, KEEL__W_ACTIVE), act = 0;
+  for (; active < want && attach(m, s); active++)
+    act++;
+  if (!broken && active == 0 && s->outstanding > 0 && s->nw == 0) {
+    break_exec(s, m->ranks.spawn_error ? m->ranks.spawn_error
+                  : "every worker rank it could use is lost");
+    return act + 1;
+  }
+  for (; active > want; active--, act++)
+    least_busy(s)->state = KEEL__W_RETIRING;
+  for (int i = 0; i < s->nw; i++)
+    if (s->w[i]->state == KEEL__W_RETIRING && s->w[i]->inflight == 0) {
+      keel_buf b = {0};
+      size_t off = b.len;
+      keel__wire_put_hdr(&b, KEEL__M_CLOSE, ex->id, 0);
+      keel__wire_finish(&b, off, 0);
+      m->send(m, s->w[i]->rank, &b);
+      s->w[i]->state = KEEL__W_CLOSING;
+      act++;
+    }
+  /* What it has or is bringing up, not a transient: a worker retired by a
+   * shrink comes back only after its CLOSED, and a resize() just before
+   * must not read the count of that moment.  Nor may a resize() made since
+   * sync_users() be overwritten by this older view: keel_executor_resize()
+   * publishes its own count under the lock. */
+  int live = keel__ranks_live(&m->ranks), n = want < live ? want : live;
+  if (!broken && atomic_load(&ex->nworkers) != n) {
+    keel__hub_lock();
+    if (ex->target == s->target)
+      atomic_store(&ex->nworkers, n);
+    keel__hub_unlock();
+  }
+  return act;
+}
+
+/* Nothing in flight or queued, no worker coming or going: the manager
+ * thread may doze (sys/backoff.c); a submission wakes it. */
+bool keel__dispatch_quiet(const keel__sched *s)
+{
+  if (s->ex->finished)
+    return true;
+  if (s->outstanding || s->shutdown || s->cancel)
+    return false;
+  for (int i = 0; i < s->nw; i++)
+    if (s->w[i]->state != KEEL__W_ACTIVE)
+      return false;
+  return true;
+}
+
+/* ---- dispatch ---- */
+
+static int window(const keel__sched *s)
+{
+  int most = s->ex->opt.max_inflight > 0 ? s->ex->opt.max_inflight
+                                         : WINDOW_MAX;
+  if (s->task_time <= 0 || s->task_time >= SOLO_TASK)
+    return 1;
+  double w = ceil(WINDOW_WORK / s->task_time);
+  w = w < WINDOW_MIN ? WINDOW_MIN : w;
+  return w > most ? most : (int)w;
+}
+
+/* Take up to n startable futures off the queue, marking them running,
+ * at most about BATCH_BYTES of arguments (and at least one). */
+static int take_batch(keel__sched *s, int n, keel_future **out)
+{
+  int k = 0;
+  size_t bytes = 0;
+  keel_future *next;
+  keel__future_batch_begin();
+  while (k < n && (next = pend_first(s)) &&
+         (k == 0 || bytes + next->arg_len <= BATCH_BYTES)) {
+    keel_future *f = pend_pop(s);
+    if (f->state == KEEL__F_CANCELLED) {
+      keel__future_batch_drop(f);
+      keel__assert(s->outstanding > 0);
+      s->outstanding--;
+      continue;
+    }
+    f->state = KEEL__F_RUNNING;
+    bytes += f->arg_len;
+    out[k++] = f;
+  }
+  keel__future_batch_end();
+  return k;
+}
+
+static void send_tasks(keel__master *m, keel__sched *s, keel__xworker *w,
+                       keel_future **fs, int n)
+{
+  keel_buf b = {0};
+  keel__wire_put_hdr(&b, KEEL__M_TASKS, s->ex->id, 0);
+  for (int i = 0; i < n; i++) {
+    keel__task t = {fs[i]->task_id, fs[i]->fn, fs[i]->item_size, fs[i]->arg,
+                    (uint32_t)fs[i]->arg_len};
+    keel__wire_put_task(&b, &t);
+    fs[i]->rank = w->rank;
+    inflight_push(w, fs[i]);
+  }
+  keel__wire_finish(&b, 0, (uint32_t)n);
+  m->send(m, w->rank, &b);
+}
+
+/* Fill worker w up to its share of the queue, in batches. */
+static int feed(keel__master *m, keel__sched *s, keel__xworker *w, int share)
+{
+  keel_future *fs[64];
+  int sent = 0;
+  while (share > 0 && s->npend > 0) {
+    int n = take_batch(s, share < 64 ? share : 64, fs);
+    if (n == 0)
+      break;
+    send_tasks(m, s, w, fs, n);
+    share -= n;
+    sent += n;
+  }
+  return sent;
+}
+
+/* Feed the emptiest worker first, its share of the queue, then the next:
+ * tasks submitted one at a time spread over idle workers instead of
+ * queueing behind the first worker's window. */
+static int dispatch(keel__master *m, keel__sched *s)
+{
+  int win = window(s), act = 0, room = 0;
+  for (int i = 0; i < s->nw; i++)
+    room += s->w[i]->state == KEEL__W_ACTIVE && s->w[i]->inflight < win;
+  while (room > 0 && s->npend) {
+    keel__xworker *w = least_busy(s);
+    if (w->inflight >= win)
+      break;
+    int share = (int)((s->npend + (size_t)room - 1) / (size_t)room);
+    if (share > win - w->inflight)
+      share = win - w->inflight;
+    int sent = feed(m, s, w, share);
+    if (!sent)
+      break;
+    act += sent;
+    room -= w->inflight >= win; /* full now: one worker less with room */
+  }
+  return act;
+}
+
+int keel__dispatch_step(keel__master *m, keel__sched *s)
+{
+  keel__assert(keel__hub_on_manager());
+  int act = 0;
+  if (atomic_load(&s->ex->state) == KEEL__X_BROKEN && s->npend) {
+    fail_pending_broken(s);
+    act++;
+  }
+  act += reconcile(m, s);
+  if (atomic_load(&s->ex->state) == KEEL__X_OPEN)
+    act += dispatch(m, s);
+  return act;
+}
+
+/* ---- what comes back ---- */
+
+static void note_runtime(keel__sched *s, uint32_t us)
+{
+  double t = us * 1e-6 + 2e-6; /* floor: an empty task is not free */
+  s->task_time = s->task_time > 0 ? 0.8 * s->task_time + 0.2 * t : t;
+}
+
+/* A big result alone in its message gets the message's buffer, moved to
+ * its start (malloc's alignment, which callers rely on). */
+static char *take_message(const keel__result *res, char **msg)
+{
+  if (!msg || !*msg || res->len < KEEL__RESULT_ALONE)
+    return NULL;
+  char *data = memmove(*msg, res->data, res->len);
+  char *fit = realloc(data, res->len);
+  *msg = NULL;
+  return fit ? fit : data;
+}
+
+static void finish_result(keel__sched *s, keel_future *f, const char *host,
+                          const keel__result *res, char **msg)
+{
+  f->host = host; /* for map items that failed in a chunk that did not */
+  if (res->status == 0) {
+    char *data = take_message(res, msg);
+    if (res->len && !data && (data = malloc(res->len)))
+      memcpy(data, res->data, res->len);
+    if (res->len && !data) {
+      finish(s, f, KEEL_ENOMEM, NULL, 0, NULL);
+      return;
+    }
+    finish(s, f, KEEL_OK, data, res->len, NULL);
+    return;
+  }
+  char *text = strndup(res->data ? res->data : "", res->len);
+  keel_error e = {res->status, text && *text ? text : NULL, f->rank, host,
+                  0, -1, f->task_id, NULL};
+  finish(s, f, res->status, NULL, 0, &e);
+  free(text);
+}
+
+int keel__dispatch_results(keel__master *m, keel__sched *s, int rank,
+                           const keel__wire_hdr *h, keel__wire_rd *rd,
+                           char **msg)
+{
+  keel__xworker *w = worker_of(s, rank);
+  int rc = KEEL_OK;
+  keel__future_batch_begin();
+  for (uint32_t i = 0; i < h->count; i++) {
+    keel__result res;
+    if (keel__wire_get_result(rd, &res)) {
+      rc = KEEL_EPROTO;
+      break;
+    }
+    keel_future *f = w ? inflight_take(w, res.id) : NULL;
+    if (!f)
+      continue; /* the executor already failed it (broken, lost) */
+    note_runtime(s, res.runtime_us);
+    finish_result(s, f, m->ranks.v[rank]->host, &res,
+                  h->count == 1 ? msg : NULL);
+  }
+  keel__future_batch_end();
+  return rc;
+}
+
+void keel__dispatch_closed(keel__master *m, keel__sched *s, int rank)
+{
+  keel__xworker *w = worker_of(s, rank);
+  if (w)
+    remove_worker(m, s, w);
+}
+
+/* ---- deaths ---- */
+
+static char *describe_exit(const keel__death *d)
+{
+  if (d->signal)
+    return keel__error_printf("the task process was killed by signal %d "
+                               "(%s)", d->signal, strsignal(d->signal));
+  if (d->exit_status < 0) /* keel__dispatch_rank_lost */
+    return strdup("its worker rank was lost");
+  return keel__error_printf("the task process exited with status %d",
+                             d->exit_status);
+}
+
+static char *death_message(const keel__death *d, const keel__xworker *w,
+                           const char *host, const keel_future *f,
+                           double timeout)
+{
+  const char *name = NULL;
+  keel__registry_fn(f ? f->fn : 0, &name);
+  char *how = describe_exit(d), *msg;
+  char where[512];
+  snprintf(where, sizeof where, "task %llu%s%s%s on rank %d (host %s)",
+           f ? f->task_id : 0ULL, name ? " (" : "", name ? name : "",
+           name ? ")" : "", w->rank, host ? host : "?");
+  if (d->cause == KEEL__C_DEADLINE)
+    msg = keel__error_printf("%s ran past task_timeout of %g s and was "
+                              "killed", where, timeout);
+  else
+    msg = keel__error_printf("%s: %s%s%s", where,
+                              how ? how : "the task process died",
+                              d->message && *d->message ? ": " : "",
+                              d->message ? d->message : "");
+  free(how);
+  return msg;
+}
+
+static void requeue_or_fail(keel__sched *s, keel_future *f, int code,
+                            const keel_error *e)
+{
+  const keel_options *o = &s->ex->opt;
+  if (o->on_crash == KEEL_ON_CRASH_RETRY && code == KEEL_EWORKER &&
+      f->tries < o->max_retries) {
+    f->tries++; /* it stays RUNNING: the user saw it start */
+    pend_push(s, f, true);
+    return;
+  }
+  keel__future_batch_begin();
+  finish(s, f, code, NULL, 0, e);
+  keel__future_batch_end();
+}
+
+void keel__dispatch_death(keel__master *m, keel__sched *s, int rank,
+                          const keel__death *d)
+{
+  keel_executor *ex = s->ex;
+  keel__xworker *w = worker_of(s, rank);
+  if (!w || atomic_load(&ex->state) == KEEL__X_BROKEN)
+    return;
+  const char *host = m->ranks.v[rank]->host;
+  keel_future *f = d->task_id ? inflight_take(w, d->task_id) : NULL;
+  char *msg = death_message(d, w, host, f, ex->opt.task_timeout);
+  const char *text = msg ? msg : "a task process died";
+  if (d->cause == KEEL__C_INIT || d->cause == KEEL__C_SPAWN) {
+    char *why = keel__error_printf(
+        "%s on rank %d (host %s): %s",
+        d->cause == KEEL__C_INIT ? "the initializer failed"
+                                 : "a task process could not be started",
+        rank, host ? host : "?",
+        d->message && *d->message ? d->message : text);
+    if (f)
+      pend_push(s, f, true); /* not its fault: fails with the rest */
+    break_exec(s, why ? why : text);
+    free(why);
+    free(msg);
+    return;
+  }
+  int code = d->cause == KEEL__C_DEADLINE ? KEEL_EDEADLINE : KEEL_EWORKER;
+  keel_error e = {code, text, rank, host, d->signal,
+                  d->exit_status, f ? f->task_id : 0, d->backtrace};
+  if (f && code == KEEL_EWORKER && ex->opt.on_crash == KEEL_ON_CRASH_BREAK) {
+    break_exec(s, text); /* first: whoever sees the crash sees it broken */
+    keel__future_batch_begin();
+    finish(s, f, code, NULL, 0, &e);
+    keel__future_batch_end();
+  } else if (f) {
+    requeue_or_fail(s, f, code, &e);
+  }
+  free(msg);
+}
+
+void keel__dispatch_rank_lost(keel__master *m, keel__sched *s, int rank,
+                              const char *why)
+{
+  keel__xworker *w = worker_of(s, rank);
+  if (!w)
+    return;
+  keel_future *head = inflight_first(w);
+  if (head && atomic_load(&s->ex->state) == KEEL__X_OPEN) {
+    keel__death d = {head->task_id, KEEL__C_CRASH, 0, -1, (char *)why, NULL};
+    keel__dispatch_death(m, s, rank, &d);
+  }
+  if (!(w = worker_of(s, rank)))
+    return;
+  /* Innocent tasks that were queued on the lost rank run elsewhere, ahead
+   * of the queue and in their order. */
+  s->npend += (size_t)w->inflight;
+  keel__queue_prepend(&s->pending, &w->flight);
+  w->inflight = 0;
+  remove_worker(m, s, w);
+}

@@ -1,0 +1,510 @@
+/* manager.c: the manager thread on rank 0.  It alone calls MPI after
+ * keel_init(): each turn of its loop it takes what user threads left in
+ * the hub, handles the workers' messages (transport.c), watches the ranks
+ * (pidfds on this node, heartbeats everywhere), gives each executor its
+ * turn (dispatch.c) and naps when there is nothing to do.  At
+ * keel_finalize() it stops the worker ranks. */
+#include "master/master.h"
+#include "sys/sys.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define STOP_TIMEOUT 10.0   /* seconds to wait for BYE */
+#define HEARTBEAT_EVERY 0.5 /* seconds between our heartbeats */
+
+static keel__master master;
+
+/* ---- ranks lost ---- */
+
+static void lose_rank(keel__master *m, int rank, const char *why)
+{
+  if (!keel__ranks_lose(&m->ranks, rank))
+    return;
+  m->world_broken |= !m->ranks.spawn_mode;
+  const char *host = m->ranks.v[rank]->host;
+  keel__log("worker rank %d (host %s) lost: %s", rank, host ? host : "?",
+            why);
+  keel__queue *q;
+  keel__queue_foreach(q, &m->execs)
+    keel__dispatch_rank_lost(m, keel__queue_data(q, keel__sched, node),
+                             rank, why);
+}
+
+/* STOP, saying whether the job is still whole enough for MPI_Finalize. */
+static keel_buf stop_message(const keel__master *m)
+{
+  keel_buf b = {0};
+  keel__wire_put_hdr(&b, KEEL__M_STOP, 0,
+                     m->world_broken ? KEEL__STOP_NO_FINALIZE : 0);
+  keel__wire_finish(&b, 0, 0);
+  return b;
+}
+
+/* A protocol violation by rank, or a send to it that failed: stop using
+ * it, and tell it so. */
+static void rank_fail(keel__master *m, int rank, const char *why)
+{
+  keel__rank *k = m->ranks.v[rank];
+  if (k->lost)
+    return;
+  lose_rank(m, rank, why); /* first: its STOP then says the job is broken */
+  keel_buf b = stop_message(m);
+  int crank;
+  MPI_Comm c = keel__ranks_comm(&m->ranks, rank, &crank);
+  (void)keel__sendq_post(&m->net.sends, c, crank, rank, &b); /* best effort */
+}
+
+/* Work for a worker (dispatch.c sends through this). */
+static void send_work(keel__master *m, int rank, keel_buf *b)
+{
+  if (keel__transport_send(m, rank, b, true))
+    rank_fail(m, rank, "a send to it failed");
+}
+
+/* ---- messages from nannies ---- */
+
+static keel__sched *find_exec(keel__master *m, uint32_t id)
+{
+  keel__queue *q;
+  keel__queue_foreach(q, &m->execs) {
+    keel__sched *s = keel__queue_data(q, keel__sched, node);
+    if (s->ex->id == id)
+      return s;
+  }
+  return NULL;
+}
+
+/* The master's half of the lifeline: its pid, node and heartbeat timeout,
+ * so that a nanny can watch it as it watches the nanny. */
+static void send_hello(keel__master *m, int rank)
+{
+  char node[128];
+  keel_buf b = {0};
+  keel__hello h = {.pid = (uint32_t)getpid(),
+                   .timeout = m->heartbeat_timeout,
+                   .node = (char *)keel__lifeline_node(node, sizeof node)};
+  keel__wire_put_hello(&b, &h, true);
+  send_work(m, rank, &b);
+}
+
+static void on_hello(keel__master *m, int rank, keel__wire_rd *rd)
+{
+  keel__rank *k = m->ranks.v[rank];
+  keel__hello h;
+  if (keel__wire_get_hello(rd, &h, false) || k->hello) {
+    keel__wire_hello_free(&h);
+    rank_fail(m, rank, k->hello ? "it sent a second HELLO"
+                                : "it sent a malformed HELLO");
+    return;
+  }
+  k->host = h.host; /* taken */
+  k->pid = (int)h.pid;
+  k->core = h.core;
+  k->hello = true;
+  /* On our own kernel a pidfd tells the nanny's death at once; elsewhere
+   * only its silence does (check_heartbeats). */
+  k->pidfd = keel__lifeline_open(k->pid, h.node);
+  h.host = NULL;
+  keel__wire_hello_free(&h);
+  send_hello(m, rank);
+}
+
+static void on_death(keel__master *m, int rank, keel__sched *s,
+                     keel__wire_rd *rd)
+{
+  keel__death d;
+  if (keel__wire_get_death(rd, &d)) {
+    rank_fail(m, rank, "it sent a malformed DEATH message");
+    return;
+  }
+  if (s)
+    keel__dispatch_death(m, s, rank, &d);
+  free(d.message);
+  free(d.backtrace);
+}
+
+/* Act on one message (a future may take *buf): 0 if it was only a
+ * heartbeat. */
+static int handle(keel__master *m, int rank, char **buf, size_t n)
+{
+  keel__wire_hdr h;
+  const char *why;
+  keel__wire_rd rd;
+  if (keel__wire_check(*buf, n, &h, &why)) {
+    char *msg = keel__error_printf("it sent a malformed message (%s)", why);
+    rank_fail(m, rank, msg ? msg : why);
+    free(msg);
+    return 1;
+  }
+  keel__wire_reader(&rd, *buf + KEEL__WIRE_HDR, h.len);
+  keel__sched *s = find_exec(m, h.exec);
+  switch (h.type) {
+  case KEEL__M_HELLO:
+    on_hello(m, rank, &rd);
+    return 1;
+  case KEEL__M_RESULTS:
+    if (s && keel__dispatch_results(m, s, rank, &h, &rd, buf))
+      rank_fail(m, rank, "it sent a malformed RESULTS message");
+    return 1;
+  case KEEL__M_DEATH:
+    on_death(m, rank, s, &rd);
+    return 1;
+  case KEEL__M_CLOSED:
+    if (s)
+      keel__dispatch_closed(m, s, rank);
+    return 1;
+  case KEEL__M_BYE:
+    m->ranks.v[rank]->stopped = true;
+    return 1;
+  case KEEL__M_HEARTBEAT:
+    return 0;
+  default:
+    rank_fail(m, rank, "it sent a message type a worker must not send");
+  }
+  return 1;
+}
+
+/* Messages in and out: how many received were work.  Completed sends
+ * are not activity (most are heartbeats); pending ones keep us awake. */
+static int progress(keel__master *m)
+{
+  keel__transport_post(m);
+  int act = keel__transport_complete(m, handle);
+  keel__transport_test(&m->net);
+  return act;
+}
+
+/* ---- watching the ranks ---- */
+
+static void send_heartbeats(keel__master *m)
+{
+  for (int r = 1; r < m->ranks.n; r++) {
+    keel_buf b = {0};
+    keel__wire_put_hdr(&b, KEEL__M_HEARTBEAT, 0, 0);
+    keel__wire_finish(&b, 0, 0);
+    if (m->ranks.v[r]->hello && !m->ranks.v[r]->stopped &&
+        keel__transport_send(m, r, &b, false))
+      rank_fail(m, r, "a send to it failed");
+    else
+      keel__buf_free(&b); /* taken by a send, or not to be sent */
+  }
+}
+
+/* Room to poll every rank's pidfd; false if there is none. */
+static bool pidfd_room(keel__master *m)
+{
+  if (m->pcap >= m->ranks.n)
+    return true;
+  struct pollfd *f = realloc(m->pfds, (size_t)m->ranks.n * sizeof *f);
+  int *w = f ? realloc(m->pwho, (size_t)m->ranks.n * sizeof *w) : NULL;
+  m->pfds = f ? f : m->pfds;
+  m->pwho = w ? w : m->pwho;
+  if (!w) /* heartbeats still notice, later */
+    return false;
+  m->pcap = m->ranks.n;
+  return true;
+}
+
+/* Nannies on this kernel whose process is gone: their pidfd is readable.
+ * One poll() for all of them, each turn of the loop.  Their last messages
+ * are handled first, so that results they sent before dying are not lost. */
+static int check_pidfds(keel__master *m)
+{
+  int n = 0, act = 0;
+  if (!pidfd_room(m))
+    return 0;
+  for (int r = 1; r < m->ranks.n; r++)
+    if (!m->ranks.v[r]->lost && m->ranks.v[r]->pidfd >= 0) {
+      m->pfds[n] = (struct pollfd){m->ranks.v[r]->pidfd, POLLIN, 0};
+      m->pwho[n++] = r;
+    }
+  if (n == 0 || poll(m->pfds, (nfds_t)n, 0) <= 0)
+    return 0;
+  keel__transport_post(m);
+  keel__transport_complete(m, handle);
+  for (int i = 0; i < n; i++) {
+    keel__rank *k = m->ranks.v[m->pwho[i]];
+    if (!m->pfds[i].revents || k->lost)
+      continue;
+    close(k->pidfd); /* a stopped rank's exit is seen once, not each turn */
+    k->pidfd = -1;
+    if (!k->stopped) {
+      char why[96];
+      snprintf(why, sizeof why, "its nanny (pid %d) died", k->pid);
+      lose_rank(m, m->pwho[i], why);
+      act++;
+    }
+  }
+  return act;
+}
+
+static int check_heartbeats(keel__master *m)
+{
+  double now = keel__clock_now();
+  int act = check_pidfds(m);
+  if (now - m->last_beat < HEARTBEAT_EVERY)
+    return act;
+  m->last_beat = now;
+  send_heartbeats(m);
+  for (int r = 1; r < m->ranks.n; r++) {
+    keel__rank *k = m->ranks.v[r];
+    if (!k->lost && !k->stopped &&
+        now - k->last_heard > m->heartbeat_timeout) {
+      char why[128];
+      /* Alive but silent on our kernel: a hung nanny.  Kill it, so that it
+       * cannot linger and hold up the job's end (MPI_Finalize, mpirun). */
+      bool kill = keel__lifeline_kill(k->pidfd);
+      snprintf(why, sizeof why, "no heartbeat for %.1f s%s",
+               now - k->last_heard, kill ? "; killed it" : "");
+      lose_rank(m, r, why);
+      act++;
+    }
+  }
+  return act;
+}
+
+/* ---- executors ---- */
+
+/* Take what user threads left in the hub under its lock; act on it
+ * without it. */
+static int sync_users(keel__master *m, bool *stopping)
+{
+  int act = 0;
+  keel__queue *q;
+  keel__hub_lock();
+  while ((q = keel__queue_pop(&keel__hub.new_execs))) {
+    keel_executor *ex = keel__queue_data(q, keel_executor, hub_node);
+    if (keel__dispatch_adopt(ex)) { /* no memory: fail it, as broken */
+      keel__queue_insert_head(&keel__hub.new_execs, q);
+      keel__log("out of memory taking executor %u", ex->id);
+      break;
+    }
+    keel__queue_insert_tail(&m->execs, &ex->sched->node);
+    act++;
+  }
+  keel__queue_foreach(q, &m->execs) {
+    keel__sched *s = keel__queue_data(q, keel__sched, node);
+    keel_executor *ex = s->ex;
+    keel__queue *f;
+    while ((f = keel__queue_pop(&ex->submitted))) {
+      keel__dispatch_accept(s, keel__queue_data(f, keel_future, node));
+      act++;
+    }
+    s->target = ex->target;
+    s->shutdown = ex->shutdown || keel__hub.stopping;
+    s->released = ex->released;
+    s->cancel = ex->cancel_req && !ex->cancel_done;
+  }
+  *stopping = keel__hub.stopping;
+  keel__hub.wake_pending = false; /* all taken */
+  keel__hub_unlock();
+  return act;
+}
+
+static void publish(bool *flag)
+{
+  keel__hub_lock();
+  *flag = true;
+  keel__hub_broadcast_locked();
+  keel__hub_unlock();
+}
+
+static int step_execs(keel__master *m, bool *all_finished)
+{
+  int act = 0;
+  *all_finished = true;
+  keel__queue *q = keel__queue_head(&m->execs);
+  while (q != &m->execs) {
+    keel__sched *s = keel__queue_data(q, keel__sched, node);
+    keel_executor *ex = s->ex;
+    q = q->next;
+    if (s->cancel) {
+      s->cancel = false;
+      keel__dispatch_cancel_pending(s);
+      publish(&ex->cancel_done);
+    }
+    if (!ex->finished) {
+      act += keel__dispatch_step(m, s);
+      if (s->shutdown && keel__dispatch_finished(s))
+        publish(&ex->finished);
+    }
+    *all_finished = *all_finished && ex->finished;
+    if (ex->finished && s->released) {
+      keel__queue_remove(&s->node);
+      keel__dispatch_free(ex);
+      keel__executor_free(ex);
+      act++;
+    }
+  }
+  return act;
+}
+
+/* ---- the thread ---- */
+
+/* Nap s seconds unless a user thread (the eventfd) or a nanny on this
+ * node (the bell) wakes us first: true if one did.  An eventfd, not a
+ * condition variable, so that one poll() waits for both. */
+static bool idle_wait(keel__master *m, double s)
+{
+  bool woken = false;
+  if (s <= 0) {
+    sched_yield();
+    return false;
+  }
+  struct pollfd fds[2] = {{keel__hub.wake_fd, POLLIN, 0},
+                          {m->bell, POLLIN, 0}};
+  keel__hub_lock();
+  /* A user asked for us since sync_users() looked: do not nap on it. */
+  bool pending = keel__hub.wake_pending;
+  keel__hub.mgr_sleeping = !pending;
+  keel__hub_unlock();
+  if (pending)
+    return true;
+  if (keel__clock_poll(fds, 2, s) > 0) {
+    uint64_t n;
+    woken = true;
+    if (fds[0].revents && read(keel__hub.wake_fd, &n, sizeof n) < 0) {
+      /* nonblocking: nothing left to read */
+    }
+    if (fds[1].revents)
+      keel__doorbell_drain(m->bell);
+  }
+  keel__hub_lock();
+  keel__hub.mgr_sleeping = false;
+  keel__hub_unlock();
+  return woken;
+}
+
+/* Nothing in flight anywhere: the manager thread may doze. */
+static bool quiet(const keel__master *m)
+{
+  if (!keel__transport_idle(m))
+    return false;
+  keel__queue *q;
+  keel__queue_foreach(q, &m->execs)
+    if (!keel__dispatch_quiet(keel__queue_data(q, keel__sched, node)))
+      return false;
+  return true;
+}
+
+/* Ask every live rank to exit and wait (bounded) for their BYE. */
+static void stop_ranks(keel__master *m)
+{
+  keel__backoff bo;
+  for (int r = 1; r < m->ranks.n; r++) {
+    keel_buf b = stop_message(m);
+    send_work(m, r, &b); /* nothing goes to a lost rank */
+  }
+  double deadline = keel__clock_now() + STOP_TIMEOUT;
+  keel__backoff_reset(&bo);
+  for (;;) {
+    int waiting = 0;
+    for (int r = 1; r < m->ranks.n; r++)
+      waiting += !m->ranks.v[r]->lost && !m->ranks.v[r]->stopped;
+    if (!waiting) /* never wait on sends to lost ranks */
+      return;
+    if (keel__clock_now() > deadline) {
+      keel__log("%d worker rank(s) did not answer STOP in %.0f s", waiting,
+                STOP_TIMEOUT);
+      m->world_broken |= !m->ranks.spawn_mode; /* no fence with them */
+      return;
+    }
+    if (progress(m))
+      keel__backoff_reset(&bo);
+    else
+      keel__clock_sleep(keel__backoff_next(&bo, false));
+  }
+}
+
+static void *manager_main(void *arg)
+{
+  keel__master *m = arg;
+  keel__backoff bo;
+  keel__hub_manager_here();
+  keel__backoff_reset(&bo);
+  for (;;) {
+    bool stopping, all_finished;
+    int act = sync_users(m, &stopping);
+    act += progress(m);
+    act += check_heartbeats(m);
+    act += keel__ranks_grow(&m->ranks); /* after losses: replace first */
+    act += step_execs(m, &all_finished);
+    if (stopping && all_finished)
+      break;
+    if (act)
+      keel__backoff_reset(&bo);
+    else if (idle_wait(m, keel__backoff_next(&bo, quiet(m))))
+      keel__backoff_reset(&bo); /* the ring may beat the message: spin */
+  }
+  stop_ranks(m);
+  publish(&keel__hub.stopped);
+  return NULL;
+}
+
+/* The eventfd and the bell, once the manager thread is gone: the bell's
+ * name is free again. */
+static void close_wakers(keel__master *m)
+{
+  if (keel__hub.wake_fd >= 0)
+    close(keel__hub.wake_fd);
+  if (m->bell >= 0)
+    close(m->bell);
+  keel__hub.wake_fd = m->bell = -1;
+}
+
+/* KEEL_HEARTBEAT_TIMEOUT, at least 2 s: nannies beat every second. */
+static double heartbeat_timeout(void)
+{
+  const char *hb = getenv("KEEL_HEARTBEAT_TIMEOUT");
+  double t = hb && atof(hb) > 0 ? atof(hb) : KEEL__HEARTBEAT_TIMEOUT;
+  if (t < 2.0) {
+    keel__log("KEEL_HEARTBEAT_TIMEOUT=%s is below 2 s; using 2 s", hb);
+    t = 2.0;
+  }
+  return t;
+}
+
+int keel__manager_start(MPI_Comm comm)
+{
+  keel__master *m = &master;
+  keel__queue_init(&m->execs);
+  keel__transport_init(&m->net);
+  m->send = send_work;
+  m->fail = rank_fail;
+  m->bell = -1;
+  int rc = keel__ranks_start(&m->ranks, comm);
+  if (rc)
+    return rc;
+  m->heartbeat_timeout = heartbeat_timeout();
+  if ((keel__hub.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+    return KEEL_ESYS;
+  m->bell = keel__doorbell_open();
+  keel__hub.running = true; /* before the thread: it asserts on it */
+  if (pthread_create(&m->thread, NULL, manager_main, m)) {
+    keel__hub.running = false;
+    close_wakers(m);
+    return KEEL_ESYS;
+  }
+  return KEEL_OK;
+}
+
+bool keel__manager_stop(void)
+{
+  keel__master *m = &master;
+  keel__hub_lock();
+  keel__hub.stopping = true;
+  keel__hub_wake_locked();
+  while (!keel__hub.stopped)
+    keel__hub_wait_locked();
+  keel__hub_unlock();
+  pthread_join(m->thread, NULL);
+  keel__hub.running = false;
+  close_wakers(m);
+  keel__ranks_free(&m->ranks);
+  return !m->world_broken;
+}

@@ -1,0 +1,178 @@
+/*
+ * master/master.h: the manager thread on rank 0, the one thread of the
+ * master that calls MPI after keel_init().  Its files, from the bottom up:
+ *
+ *   ranks.c      the worker ranks: the table, the communicators that reach
+ *                them, spawning workers for a program started alone
+ *   transport.c  MPI traffic with the workers: nonblocking sends (and the
+ *                doorbell of a nanny on this node), receives in order
+ *   dispatch.c   one executor as the manager runs it: workers, prefetch
+ *                window, results, crash policy
+ *   manager.c    the thread: the hub, messages, rank loss, heartbeats,
+ *                the executors' turns, STOP
+ *
+ * Each file calls only the ones above it in this list.  What goes the
+ * other way goes through keel__master's function pointers (a send that
+ * fails loses its rank in manager.c) or through return codes.  All of it
+ * runs on the manager thread; the state is keel__master, one struct, as
+ * libuv keeps a loop's in uv_loop_t.
+ */
+#ifndef KEEL_MASTER_H
+#define KEEL_MASTER_H
+
+#include "api/api.h"
+#include "proto/mpiq.h"
+#include "proto/wire.h"
+
+#include <mpi.h>
+
+/* ---- ranks.c ---- */
+
+/* One worker rank as the master sees it. */
+typedef struct keel__rank {
+  char *host; /* from its HELLO; lives until the process ends */
+  int pid, core;
+  bool hello, lost, stopped;
+  int pidfd;   /* watches the nanny when it shares our kernel */
+  int index;   /* spawned: its worker index on the node, else -1 */
+  int nexec;   /* executors it serves */
+  double last_heard;
+  keel__recvq recvs; /* its messages, arriving */
+} keel__rank;
+
+typedef struct keel__ranks {
+  keel__rank **v; /* [0] is the master itself, workers 1..n-1; each
+                     apart, for its recvs must not move */
+  int n;
+  struct keel__group *groups; /* the communicators that reach them */
+  int ngroups;
+  int spawned;       /* ranks spawned so far */
+  bool spawn_mode;   /* started alone: workers come from MPI_Comm_spawn */
+  char *spawn_error; /* why spawning failed, once it has */
+} keel__ranks;
+
+/* The ranks of the job (keelrun/mpirun), or none yet when world has size
+ * 1: then keel__ranks_grow() spawns them. */
+int keel__ranks_start(keel__ranks *rs, MPI_Comm world);
+void keel__ranks_free(keel__ranks *rs);
+/* The communicator reaching worker `rank`, and its rank in it. */
+MPI_Comm keel__ranks_comm(const keel__ranks *rs, int rank, int *crank);
+/* Group g's communicator; its ranks 1..n are worker ranks base.. */
+MPI_Comm keel__ranks_group(const keel__ranks *rs, int g, int *base, int *n);
+/* Worker ranks not lost. */
+int keel__ranks_live(const keel__ranks *rs);
+/* Mark rank lost; false if it was already. */
+bool keel__ranks_lose(keel__ranks *rs, int rank);
+/* Publish the counts user threads read (keel__hub). */
+void keel__ranks_publish(const keel__ranks *rs);
+/* Spawn the workers that executors want, replacing lost spawned ranks up
+ * to a limit: how many turns of work that was (0 or 1). */
+int keel__ranks_grow(keel__ranks *rs);
+
+/* ---- transport.c ---- */
+
+typedef struct keel__transport {
+  keel__sendq sends;
+} keel__transport;
+
+struct keel__master;
+void keel__transport_init(keel__transport *t);
+/* MPI_Isend b (taking its bytes) to worker rank; work (not a heartbeat)
+ * also rings the bell of a nanny on our node.  Nothing is sent to a lost
+ * rank.  KEEL_OK, or the error of a send that failed (the caller loses the
+ * rank). */
+int keel__transport_send(struct keel__master *m, int rank, keel_buf *b,
+                         bool work);
+/* Match what has arrived and start receiving it. */
+void keel__transport_post(struct keel__master *m);
+/* Completed receives of each rank, in order: handle(m, rank, &buf, n) for
+ * each (it may take the buffer, leaving NULL); the sum of what it
+ * returned. */
+int keel__transport_complete(struct keel__master *m,
+                             int (*handle)(struct keel__master *m, int rank,
+                                           char **buf, size_t n));
+/* Free the sends that completed. */
+void keel__transport_test(keel__transport *t);
+/* Nothing arriving from a live rank and no send pending to one. */
+bool keel__transport_idle(const struct keel__master *m);
+
+/* ---- dispatch.c ---- */
+
+/* One worker rank as an executor sees it. */
+typedef struct keel__xworker {
+  int rank;
+  int state;          /* KEEL__W_* */
+  keel__queue flight; /* its futures in flight on this rank, in order */
+  int inflight;
+  double opened_at;
+} keel__xworker;
+
+enum { KEEL__W_ACTIVE = 1, KEEL__W_RETIRING = 2, KEEL__W_CLOSING = 3 };
+
+/* The manager's side of an executor (ex->sched). */
+typedef struct keel__sched {
+  keel_executor *ex;
+  keel__queue node; /* on keel__master.execs */
+  /* the hub's requests as the manager last copied them */
+  int target;
+  bool shutdown, released, cancel;
+  keel__queue pending; /* futures accepted, not sent */
+  size_t npend;
+  size_t outstanding;  /* accepted and not yet done */
+  keel__xworker **w; /* each apart: its flight must not move */
+  int nw, wcap;
+  double task_time; /* moving average of one task's run time, seconds */
+} keel__sched;
+
+/* Take ex over (the manager thread); KEEL_ENOMEM. */
+int keel__dispatch_adopt(keel_executor *ex);
+/* ex is finished and released: free its side. */
+void keel__dispatch_free(keel_executor *ex);
+/* Take a user's submission into the executor's queue. */
+void keel__dispatch_accept(keel__sched *s, keel_future *f);
+/* One turn: workers attached and retired, queued tasks sent, a broken
+ * executor's queue failed.  Returns how many things it did. */
+int keel__dispatch_step(struct keel__master *m, keel__sched *s);
+/* Nothing in flight or queued, no worker coming or going. */
+bool keel__dispatch_quiet(const keel__sched *s);
+/* Finished: all done, and no worker left. */
+bool keel__dispatch_finished(const keel__sched *s);
+/* The results of one RESULTS message (KEEL_EPROTO if it is malformed);
+ * a lone big result takes the message's buffer (*msg becomes NULL). */
+int keel__dispatch_results(struct keel__master *m, keel__sched *s, int rank,
+                           const keel__wire_hdr *h, keel__wire_rd *rd,
+                           char **msg);
+void keel__dispatch_death(struct keel__master *m, keel__sched *s, int rank,
+                          const keel__death *d);
+void keel__dispatch_closed(struct keel__master *m, keel__sched *s, int rank);
+/* The rank is gone: fail or requeue what it ran for the executor. */
+void keel__dispatch_rank_lost(struct keel__master *m, keel__sched *s,
+                              int rank, const char *why);
+void keel__dispatch_cancel_pending(keel__sched *s);
+
+/* ---- manager.c ---- */
+
+typedef struct keel__master {
+  keel__ranks ranks;
+  keel__transport net;
+  keel__queue execs; /* the executors it runs (keel__sched.node) */
+  double heartbeat_timeout;
+  double last_beat; /* when it last sent heartbeats */
+  int bell;         /* nannies on this node ring it (doorbell) */
+  bool world_broken; /* a rank of MPI_COMM_WORLD is gone without
+                        MPI_Finalize: nobody may call it */
+  pthread_t thread;
+  /* What the files below manager.c call back into it for. */
+  void (*send)(struct keel__master *m, int rank, keel_buf *b); /* work */
+  void (*fail)(struct keel__master *m, int rank, const char *why);
+  struct pollfd *pfds; /* the nannies' pidfds, polled each turn */
+  int *pwho, pcap;
+} keel__master;
+
+/* Start the manager thread over comm (master rank 0, workers 1..). */
+int keel__manager_start(MPI_Comm comm);
+/* Stop every executor, then the worker ranks, then the thread; true when
+ * the job is whole enough for MPI_Finalize. */
+bool keel__manager_stop(void);
+
+#endif /* KEEL_MASTER_H */

@@ -1,0 +1,98 @@
+/* transport.c: the master's MPI traffic with its workers.  It never
+ * blocks in MPI: receives are matched with MPI_Improbe and completed with
+ * MPI_Imrecv, in order per rank; sends are nonblocking, and a request to a
+ * rank declared lost is simply abandoned.  It decides nothing: a send that
+ * fails is returned to the caller, a message is handed to the caller's
+ * handler. */
+#include "master/master.h"
+
+#include <stdlib.h>
+
+void keel__transport_init(keel__transport *t)
+{
+  keel__sendq_init(&t->sends);
+}
+
+int keel__transport_send(keel__master *m, int rank, keel_buf *b, bool work)
+{
+  keel__assert(keel__hub_on_manager());
+  keel__rank *k = m->ranks.v[rank];
+  int crank, rc;
+  if (k->lost) {
+    keel__buf_free(b);
+    return KEEL_OK;
+  }
+  MPI_Comm c = keel__ranks_comm(&m->ranks, rank, &crank);
+  if ((rc = keel__sendq_post(&m->net.sends, c, crank, rank, b)))
+    return rc;
+  /* A nanny on our node may be napping (sys/doorbell.c). */
+  if (work && k->pidfd >= 0)
+    keel__doorbell_ring(k->pid);
+  return KEEL_OK;
+}
+
+/* Match what arrived on one group's communicator; its rank 1 is worker
+ * rank base.  Not activity yet: the handler tells work from heartbeats. */
+static void post_group(keel__master *m, MPI_Comm c, int base)
+{
+  for (int i = 0; i < 256; i++) {
+    int flag = 0, bytes = 0;
+    MPI_Message msg;
+    MPI_Status st;
+    if (MPI_Improbe(MPI_ANY_SOURCE, KEEL__MPI_TAG, c, &flag, &msg, &st) !=
+            MPI_SUCCESS || !flag)
+      break;
+    int rank = base + st.MPI_SOURCE - 1; /* only workers send to us */
+    MPI_Get_count(&st, MPI_BYTE, &bytes);
+    if (keel__recvq_post(&m->ranks.v[rank]->recvs, &msg, bytes))
+      m->fail(m, rank, "out of memory receiving from it");
+  }
+}
+
+void keel__transport_post(keel__master *m)
+{
+  int base, n;
+  for (int g = 0; g < m->ranks.ngroups; g++) {
+    MPI_Comm c = keel__ranks_group(&m->ranks, g, &base, &n);
+    post_group(m, c, base);
+  }
+}
+
+int keel__transport_complete(keel__master *m,
+                             int (*handle)(keel__master *m, int rank,
+                                           char **buf, size_t n))
+{
+  int act = 0, n;
+  char *buf;
+  for (int r = 1; r < m->ranks.n; r++) {
+    keel__rank *k = m->ranks.v[r];
+    while (!k->lost && (buf = keel__recvq_pop(&k->recvs, &n))) {
+      k->last_heard = keel__clock_now();
+      act += handle(m, r, &buf, (size_t)n);
+      free(buf); /* NULL if a future took it */
+    }
+  }
+  return act;
+}
+
+void keel__transport_test(keel__transport *t)
+{
+  keel__sendq_test(&t->sends);
+}
+
+static bool rank_lost(const void *ctx, int rank)
+{
+  const keel__master *m = ctx;
+  return m->ranks.v[rank]->lost;
+}
+
+bool keel__transport_idle(const keel__master *m)
+{
+  /* Sends to lost ranks may hang for ever and do not count. */
+  if (!keel__sendq_only_to(&m->net.sends, rank_lost, m))
+    return false;
+  for (int r = 1; r < m->ranks.n; r++)
+    if (!m->ranks.v[r]->lost && !keel__recvq_empty(&m->ranks.v[r]->recvs))
+      return false;
+  return true;
+}

@@ -1,0 +1,42 @@
+/*
+ * proto/channel.h: what a nanny and its task process share, besides the
+ * wire messages on the channel: the file descriptors the task process
+ * finds open, its environment, the page they share and the exit statuses
+ * that carry a meaning between them.  Free of MPI.
+ */
+#ifndef KEEL_PROTO_CHANNEL_H
+#define KEEL_PROTO_CHANNEL_H
+
+#include "proto/wire.h"
+
+#include <stdatomic.h>
+
+/* The task process's fds: the channel (a stream socket: TASKS and OPEN in,
+ * RESULTS and INITFAIL out), the pipe its crash handler writes the
+ * backtrace to, and the shared page (a memfd, mapped then closed). */
+enum { KEEL__CHAN_FD = 3, KEEL__CRASH_FD = 4, KEEL__SHM_FD = 5 };
+_Static_assert(KEEL__CRASH_FD == KEEL__CHAN_FD + 1 &&
+                   KEEL__SHM_FD == KEEL__CHAN_FD + 2,
+               "worker/spawn.c places the three fds in a row");
+
+/* Environment variables from a nanny to its task process. */
+#define KEEL__ENV_ROLE "KEEL_ROLE"
+#define KEEL__ENV_NANNY "KEEL_TASK_NANNY"
+
+/* The page a task process shares with its nanny: which task runs now and
+ * since when, so that a death is blamed exactly and deadlines are exact
+ * although results travel in batches. */
+typedef struct keel__shm {
+  _Atomic uint64_t task_id; /* 0 between tasks */
+  _Atomic double started;   /* keel__clock_now() when it started */
+  _Atomic uint32_t phase;   /* KEEL__P_* */
+} keel__shm;
+enum { KEEL__P_START = 0, KEEL__P_INIT = 1, KEEL__P_READY = 2 };
+
+/* Exit status of a task process whose initializer failed. */
+#define KEEL__INITFAIL_STATUS 113
+/* Exit status of a task process that could not write a result: its task
+ * closed or broke the channel to the nanny. */
+#define KEEL__CHANLOST_STATUS 114
+
+#endif /* KEEL_PROTO_CHANNEL_H */

@@ -1,0 +1,70 @@
+/*
+ * sys/sys.h: what the runtime needs of the machine and the kernel, below
+ * every role: the clock and the adaptive back-off of its loops, the
+ * doorbell that wakes a peer on the same node, the lifeline (pidfds) by
+ * which the master and its nannies watch each other, and hwloc binding.
+ * Free of MPI.
+ */
+#ifndef KEEL_SYS_H
+#define KEEL_SYS_H
+
+#include "keel_int.h"
+
+#include <stdbool.h>
+
+/* ---- clock.c: monotonic time, naps ---- */
+double keel__clock_now(void);
+void keel__clock_sleep(double seconds);
+/* keel__clock_now() + timeout, or -1 for a negative timeout (forever). */
+double keel__clock_deadline(double timeout);
+/* Sleep s seconds (0: yield) or until one of fds is ready: poll()'s
+ * result, 0 after a yield. */
+struct pollfd;
+int keel__clock_poll(struct pollfd *fds, unsigned long n, double s);
+
+/* ---- backoff.c: how the loops wait ---- */
+/* Spin (with sched_yield) for a moment after activity, then sleep in steps
+ * growing to 1 ms, and with nothing in flight for KEEL__DOZE_AFTER, doze in
+ * naps up to KEEL__DOZE_MAX: an idle loop costs almost nothing, a busy one
+ * no latency.  Heartbeats are not activity. */
+#define KEEL__DOZE_AFTER 50e-3 /* seconds */
+#define KEEL__DOZE_MAX 20e-3   /* seconds */
+typedef struct keel__backoff {
+  double last_activity;
+  double sleep;
+} keel__backoff;
+void keel__backoff_reset(keel__backoff *b);
+/* How long to sleep now (0 = just yield); may_doze: nothing in flight. */
+double keel__backoff_next(keel__backoff *b, bool may_doze);
+
+/* ---- doorbell.c: master and nannies on one node wake each other ---- */
+/* This process's bell, to poll() on (nonblocking, close-on-exec); -1 and a
+ * log line if it cannot have one: it then answers after its naps. */
+int keel__doorbell_open(void);
+void keel__doorbell_drain(int fd);
+/* Ring the bell of the process with this pid on our node (best effort). */
+void keel__doorbell_ring(int pid);
+
+/* ---- lifeline.c: master and nannies watching each other ---- */
+/* "boot-id pid-namespace": equal on two processes of one kernel and pid
+ * namespace, which may then watch each other's pids. */
+const char *keel__lifeline_node(char *buf, size_t n);
+/* A pidfd on pid when node (its keel__lifeline_node) is ours, else -1. */
+int keel__lifeline_open(int pid, const char *node);
+bool keel__lifeline_dead(int fd); /* the process is gone */
+bool keel__lifeline_kill(int fd); /* SIGKILL it; false if that failed */
+
+/* ---- bind.c: hwloc ---- */
+/* Bind this process to one core chosen by its index among the workers of
+ * its node; returns the core's logical index, or -1 when unbound
+ * (KEEL_BIND=none or no hwloc).  desc gets a description for reports. */
+int keel__bind_self(int index, char *desc, size_t n);
+/* Bind the master to the cores its node's first `workers` workers leave
+ * free, or unbind it when none are; reports it like keel__bind_self. */
+void keel__bind_master(int workers);
+/* KEEL_REPORT_BINDINGS set: one line on stderr for this rank. */
+void keel__bind_report(int rank, const char *desc);
+/* Cores the master may run on (at least 1). */
+int keel__bind_cores(void);
+
+#endif /* KEEL_SYS_H */

@@ -1,0 +1,343 @@
+/* taskproc.c: the task process.  Started by its nanny with KEEL_ROLE=task,
+ * it never touches MPI: it reads TASKS from fd 3, runs the registered
+ * functions and writes each result back on fd 3 as soon as its task ends
+ * (batching happens a level up, nanny to master).  Before each task it
+ * writes the task id and start time into the page it shares with the nanny
+ * (fd 5), so a death is blamed on the right task and deadlines are exact.
+ * On a fatal signal it writes a backtrace to fd 4 and re-raises the signal
+ * so the nanny sees the real cause. */
+#include "task/task.h"
+#include "proto/channel.h"
+#include "sys/sys.h"
+
+#include <errno.h>
+#include <execinfo.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CHAN_FD KEEL__CHAN_FD
+#define CRASH_FD KEEL__CRASH_FD
+#define SHM_FD KEEL__SHM_FD
+
+/* The state of the task process. */
+static struct {
+  keel__shm *shm;          /* the page shared with the nanny */
+  keel_buf in;             /* what the channel brought, not yet run */
+  keel_buf out;            /* the RESULTS message being written */
+  keel_buf res;            /* the running task's result */
+  keel_buf copy;           /* an argument copied to be aligned */
+  struct stat chan;        /* fd 3 as the nanny gave it */
+  const char *volatile name; /* registered name of the running task */
+} tp;
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+  while (n) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return false;
+    p += k;
+    n -= (size_t)k;
+  }
+  return true;
+}
+
+/* fd 3 is still the socket from the nanny: a task may have closed it and
+ * opened something else that took its number. */
+static bool channel_intact(void)
+{
+  struct stat st;
+  return fstat(CHAN_FD, &st) == 0 && st.st_ino == tp.chan.st_ino &&
+         st.st_dev == tp.chan.st_dev;
+}
+
+/* One task's result, at once: a result held back would be lost, and its
+ * task run again, if the next task were killed. */
+static void send_result(const keel__result *r)
+{
+  keel__buf_reset(&tp.out);
+  keel__wire_put_hdr(&tp.out, KEEL__M_RESULTS, 0, 0);
+  keel__wire_put_result(&tp.out, r);
+  keel__wire_finish(&tp.out, 0, 1);
+  /* The task closed (or broke, or replaced) the channel: its result cannot
+   * reach the nanny.  End while the task is still the current one, so that
+   * the nanny blames it and says why, rather than run it again. */
+  if (!channel_intact() || !write_all(CHAN_FD, tp.out.data, tp.out.len))
+    _exit(KEEL__CHANLOST_STATUS);
+}
+
+static void put_num(char *buf, size_t *n, unsigned long long v)
+{
+  char tmp[24];
+  int k = 0;
+  do
+    tmp[k++] = (char)('0' + v % 10);
+  while ((v /= 10) && k < 24);
+  while (k)
+    buf[(*n)++] = tmp[--k];
+}
+
+static void on_crash(int sig)
+{
+  char line[128];
+  size_t n = 0;
+  const char *head = "task process caught signal ";
+  memcpy(line, head, strlen(head));
+  n = strlen(head);
+  put_num(line, &n, (unsigned long long)sig);
+  memcpy(line + n, " in task ", 9);
+  n += 9;
+  put_num(line, &n, tp.shm ? tp.shm->task_id : 0);
+  write_all(CRASH_FD, line, n);
+  const char *name = tp.name;
+  if (name) { /* static functions are not in the backtrace */
+    write_all(CRASH_FD, " (", 2);
+    write_all(CRASH_FD, name, strlen(name));
+    write_all(CRASH_FD, ")", 1);
+  }
+  write_all(CRASH_FD, "\n", 1);
+  void *frames[64];
+  int k = backtrace(frames, 64);
+  backtrace_symbols_fd(frames, k, CRASH_FD);
+  raise(sig); /* SA_RESETHAND: the default action, the real signal */
+}
+
+static void install_crash_handlers(void)
+{
+  static char altstack[64 * 1024]; /* a stack overflow still reports */
+  stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
+  sigaltstack(&ss, NULL);
+  void *warm[2];
+  backtrace(warm, 2); /* load libgcc now, not inside the handler */
+  const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_crash;
+  sa.sa_flags = SA_ONSTACK | SA_RESETHAND | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+    sigaction(sigs[i], &sa, NULL);
+}
+
+/* ---- reading the channel ---- */
+
+/* The next whole message in `in`, reading (blocking) as needed.
+ * Returns its length, 0 at EOF, -1 on garbage. */
+static ssize_t next_msg(size_t *consumed)
+{
+  for (;;) {
+    if (tp.in.len - *consumed >= KEEL__WIRE_HDR) {
+      uint32_t len;
+      memcpy(&len, tp.in.data + *consumed + 16, 4);
+      if (len > KEEL__WIRE_MAX)
+        return -1;
+      if (tp.in.len - *consumed >= KEEL__WIRE_HDR + (size_t)len)
+        return (ssize_t)(KEEL__WIRE_HDR + len);
+    }
+    if (*consumed) { /* tp.in.data is NULL before the first read */
+      memmove(tp.in.data, tp.in.data + *consumed, tp.in.len - *consumed);
+      tp.in.len -= *consumed;
+      *consumed = 0;
+    }
+    if (keel__buf_reserve(&tp.in, 65536))
+      return -1;
+    ssize_t n = recv(CHAN_FD, tp.in.data + tp.in.len, tp.in.cap - tp.in.len, 0);
+    if (n <= 0)
+      return 0;
+    tp.in.len += (size_t)n;
+  }
+}
+
+/* ---- running tasks ---- */
+
+static int normalise(int rc, keel_buf *b)
+{
+  if (rc == 0 && !b->failed)
+    return 0;
+  if (rc > 0 || rc == 0) {
+    if (!b->failed)
+      keel_fail(b, "task function returned %d", rc);
+    return KEEL_ETASK;
+  }
+  if (!b->failed) {
+    keel__buf_reset(b);
+    keel_buf_printf(b, "%s", rc == KEEL_ETASK ? "task failed"
+                                              : keel_strerror(rc));
+  }
+  return rc;
+}
+
+/* Each item's outcome goes straight into the chunk's result, in place:
+ * no copy per item. */
+static int run_chunk(keel_task_fn *fn, const keel__task *t, keel_buf *res)
+{
+  size_t n = t->arg_len / t->item_size;
+  for (size_t i = 0; i < n; i++) {
+    if (keel__wire_item_begin(res))
+      return keel_fail(res, "out of memory for the result of item %zu", i);
+    int rc = fn((const char *)t->arg + i * t->item_size, t->item_size, res);
+    keel__wire_item_end(res, normalise(rc, res));
+  }
+  return 0;
+}
+
+/* Bytes where user code may read any C type from them: the wire packs
+ * arguments at 4-byte offsets, and tasks cast them to structs.  Returns p
+ * itself when it is aligned, an empty aligned object for n = 0, else a copy
+ * in *copy, or NULL when that cannot be allocated. */
+static const void *aligned(const void *p, size_t n, keel_buf *copy)
+{
+  static const max_align_t empty;
+  if (n == 0)
+    return &empty;
+  if ((uintptr_t)p % _Alignof(max_align_t) == 0)
+    return p; /* realloc'd keel_buf memory below is aligned the same way */
+  keel__buf_reset(copy);
+  return keel_buf_append(copy, p, n) ? NULL : copy->data;
+}
+
+static int call(keel_task_fn *fn, const keel__task *t, keel_buf *res)
+{
+  keel__task at = *t;
+  if (!(at.arg = aligned(t->arg, t->arg_len, &tp.copy)))
+    return keel_fail(res, "out of memory aligning the task's argument");
+  if (t->item_size)
+    return run_chunk(fn, &at, res);
+  return normalise(fn(at.arg, at.arg_len, res), res);
+}
+
+static void run_task(const keel__task *t)
+{
+  keel_buf *res = &tp.res;
+  const char *name;
+  keel_task_fn *fn = keel__registry_fn(t->fn, &name);
+  double t0 = keel__clock_now();
+  int status;
+  keel__buf_reset(res);
+  tp.name = name;
+  atomic_store(&tp.shm->started, t0);
+  atomic_store(&tp.shm->task_id, t->id);
+  if (!fn) {
+    keel_buf_printf(res, "task function %016llx is not registered in the "
+                    "task process (is it the same binary?)",
+                    (unsigned long long)t->fn);
+    status = KEEL_ENOTASK;
+  } else {
+    status = call(fn, t, res);
+  }
+  if (res->len > KEEL__PAYLOAD_MAX) { /* it could not travel: fail it */
+    size_t n = res->len;
+    keel_fail(res, "the result of %zu bytes is over keel's limit of %zu",
+              n, (size_t)KEEL__PAYLOAD_MAX);
+    status = KEEL_ETASK;
+  }
+  double t1 = keel__clock_now();
+  double us = (t1 - t0) * 1e6;
+  keel__result r = {t->id, status, us > 4e9 ? 4000000000u : (uint32_t)us,
+                    res->data, (uint32_t)res->len};
+  send_result(&r);
+  /* Only now is the task over for the nanny: a death before this point
+   * is blamed on it, after it on nothing. */
+  atomic_store(&tp.shm->task_id, 0);
+  tp.name = NULL;
+}
+
+static void run_tasks(const char *m, const keel__wire_hdr *h)
+{
+  keel__wire_rd rd;
+  keel__wire_reader(&rd, m + KEEL__WIRE_HDR, h->len);
+  for (uint32_t i = 0; i < h->count; i++) {
+    keel__task t;
+    if (keel__wire_get_task(&rd, &t))
+      _exit(2); /* the nanny sees a death outside any task */
+    run_task(&t);
+  }
+}
+
+/* ---- start-up ---- */
+
+static void initialise(const char *m, const keel__wire_hdr *h)
+{
+  keel__wire_rd rd;
+  keel__xopts o;
+  keel__wire_reader(&rd, m + KEEL__WIRE_HDR, h->len);
+  if (h->type != KEEL__M_OPEN || keel__wire_get_open(&rd, &o))
+    _exit(2);
+  atomic_store(&tp.shm->phase, KEEL__P_INIT);
+  keel_task_fn *init = o.init_fn ? keel__registry_fn(o.init_fn, NULL) : NULL;
+  keel_buf b = {0};
+  int rc = 0;
+  if (o.init_fn && !init)
+    rc = keel_fail(&b, "initializer %016llx is not registered in the task "
+                   "process", (unsigned long long)o.init_fn);
+  else if (init) {
+    keel_buf copy = {0};
+    const void *arg = aligned(o.initarg, o.initarg_len, &copy);
+    rc = arg ? normalise(init(arg, o.initarg_len, &b), &b)
+             : keel_fail(&b, "out of memory aligning the initializer's "
+                             "argument");
+    keel__buf_free(&copy);
+  }
+  if (rc) {
+    keel_buf msg = {0};
+    keel__wire_put_hdr(&msg, KEEL__M_INITFAIL, 0, 0);
+    keel_buf_append(&b, "", 1);
+    keel__wire_put_str(&msg, b.data);
+    keel__wire_finish(&msg, 0, 0);
+    write_all(CHAN_FD, msg.data, msg.len);
+    _exit(KEEL__INITFAIL_STATUS);
+  }
+  keel__buf_free(&b);
+  atomic_store(&tp.shm->phase, KEEL__P_READY);
+}
+
+static void attach_to_nanny(void)
+{
+  const char *nanny = getenv(KEEL__ENV_NANNY);
+  prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with its nanny */
+  if (!nanny || getppid() != (pid_t)atoi(nanny))
+    _exit(1); /* the nanny died before we could ask */
+  tp.shm = mmap(NULL, sizeof *tp.shm, PROT_READ | PROT_WRITE, MAP_SHARED,
+                SHM_FD, 0);
+  if (tp.shm == MAP_FAILED)
+    _exit(1);
+  close(SHM_FD);
+  if (fstat(CHAN_FD, &tp.chan))
+    _exit(1);
+  unsetenv(KEEL__ENV_ROLE);
+  unsetenv(KEEL__ENV_NANNY);
+}
+
+void keel__taskproc_main(void)
+{
+  size_t consumed = 0;
+  ssize_t n;
+  keel__wire_hdr h;
+  const char *why;
+  attach_to_nanny();
+  install_crash_handlers();
+  if ((n = next_msg(&consumed)) <= 0 ||
+      keel__wire_check(tp.in.data + consumed, (size_t)n, &h, &why))
+    _exit(n == 0 ? 0 : 2);
+  initialise(tp.in.data + consumed, &h);
+  consumed += (size_t)n;
+  for (;;) {
+    n = next_msg(&consumed);
+    if (n == 0)
+      exit(0); /* EOF: retired by the nanny */
+    if (n < 0 || keel__wire_check(tp.in.data + consumed, (size_t)n, &h, &why) ||
+        h.type != KEEL__M_TASKS)
+      _exit(2);
+    run_tasks(tp.in.data + consumed, &h);
+    consumed += (size_t)n;
+  }
+}

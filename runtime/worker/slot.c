@@ -1,0 +1,656 @@
+/* slot.c: one executor as a nanny serves it.  A slot keeps one task
+ * process (spawn.c), feeds it tasks over a socket, reads results back,
+ * watches it through a pidfd, a shared page (which task runs, since when)
+ * and its RSS, and reports its death to the master with the signal or exit
+ * status, the task id and the backtrace its crash handler wrote.  Then it
+ * starts a fresh one. */
+#include "worker/worker.h"
+#include "sys/sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MEM_CHECK_EVERY 1e-3 /* seconds between RSS reads */
+#define RETIRE_GRACE 5.0     /* seconds a retiring child gets to exit */
+#define FORWARD_BYTES (64u << 20) /* most task bytes in one TASKS message */
+#define MAX_STRAY_DEATHS 3 /* deaths outside any task before giving up */
+#define WARM_AFTER 5e-3    /* seconds after a death to start a warm child */
+
+typedef struct ntask {
+  uint64_t id;
+  char *enc; /* the task as encoded on the wire */
+  uint32_t len;
+} ntask;
+
+typedef struct child {
+  pid_t pid;
+  int chan, crash, pidfd;
+  keel__shm *shm;
+  int served;              /* tasks forwarded to it */
+  int kill_cause;          /* KEEL__C_* when the nanny killed it */
+  uint64_t kill_task;
+  size_t kill_rss;
+  double retire_at;        /* > 0: asked to exit at that time */
+  char *initmsg;           /* INITFAIL text */
+  keel_buf rin, wout, bt;
+  size_t wpos;
+  double mem_checked;
+} child;
+
+typedef struct keel__slot {
+  keel__nanny *n; /* its nanny */
+  uint32_t exec;
+  keel__xopts o;
+  void *initarg;
+  bool dead; /* broken by a crash or a failed initializer: wait for CLOSE */
+  child c;
+  ntask *q;  /* unanswered tasks, oldest first (a ring) */
+  size_t qh, qn, qcap, nfwd;
+  keel_buf res; /* RESULTS being gathered for the master */
+  uint32_t nres;
+  double idle_since;
+  int stray_deaths; /* task processes lost outside a task, in a row */
+  double warm_at;   /* > 0: start a warm task process then */
+} slot;
+
+/* ---- the queue of a slot ---- */
+
+static ntask *q_at(slot *s, size_t i)
+{
+  return &s->q[(s->qh + i) % s->qcap];
+}
+
+static int q_push(slot *s, uint64_t id, const void *enc, size_t len)
+{
+  if (s->qn == s->qcap) {
+    size_t cap = s->qcap ? s->qcap * 2 : 64;
+    ntask *q = malloc(cap * sizeof *q);
+    if (!q)
+      return KEEL_ENOMEM;
+    for (size_t i = 0; i < s->qn; i++)
+      q[i] = *q_at(s, i);
+    free(s->q);
+    s->q = q;
+    s->qh = 0;
+    s->qcap = cap;
+  }
+  char *copy = malloc(len);
+  if (!copy)
+    return KEEL_ENOMEM;
+  memcpy(copy, enc, len);
+  *q_at(s, s->qn++) = (ntask){id, copy, (uint32_t)len};
+  return KEEL_OK;
+}
+
+/* Remove entry i, keeping the order of the others. */
+static void q_remove(slot *s, size_t i)
+{
+  free(q_at(s, i)->enc);
+  for (; i > 0; i--)
+    *q_at(s, i) = *q_at(s, i - 1);
+  s->qh = (s->qh + 1) % s->qcap;
+  s->qn--;
+}
+
+static void q_clear(slot *s)
+{
+  while (s->qn)
+    q_remove(s, 0);
+  s->nfwd = 0;
+}
+
+/* ---- the task process ---- */
+
+static void child_close_fds(child *c)
+{
+  if (c->chan >= 0)
+    close(c->chan);
+  if (c->crash >= 0)
+    close(c->crash);
+  if (c->pidfd >= 0)
+    close(c->pidfd);
+  if (c->shm)
+    munmap(c->shm, sizeof *c->shm);
+  c->chan = c->crash = c->pidfd = -1;
+  c->shm = NULL;
+}
+
+static void child_init(child *c)
+{
+  memset(c, 0, sizeof *c);
+  c->chan = c->crash = c->pidfd = -1; /* 0 is a valid fd */
+}
+
+static void child_reset(child *c)
+{
+  child_close_fds(c);
+  keel__buf_free(&c->rin);
+  keel__buf_free(&c->wout);
+  keel__buf_free(&c->bt);
+  free(c->initmsg);
+  child_init(c);
+}
+
+static keel__shm *map_shm(int *fd)
+{
+  *fd = memfd_create("keel-task", MFD_CLOEXEC);
+  if (*fd < 0 || ftruncate(*fd, sizeof(keel__shm)) < 0)
+    return NULL;
+  void *p = mmap(NULL, sizeof(keel__shm), PROT_READ | PROT_WRITE, MAP_SHARED,
+                 *fd, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static int flush_results(slot *s);
+
+/* A death, after the results gathered before it: the master must count
+ * them as done before it breaks the executor. */
+static void report(slot *s, uint64_t task, int cause, int sig, int status,
+                   const char *msg, const char *bt)
+{
+  keel__death d = {task, cause, sig, status, (char *)msg, (char *)bt};
+  flush_results(s);
+  keel__uplink_death(s->n, s->exec, &d);
+  keel__sendq_test(&s->n->sends); /* out before the slow /proc sweep */
+}
+
+static int spawn_child(slot *s)
+{
+  child *c = &s->c;
+  int sv[2] = {-1, -1}, cp[2] = {-1, -1}, mfd = -1;
+  child_reset(c);
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+      pipe2(cp, O_CLOEXEC) < 0 || !(c->shm = map_shm(&mfd)) ||
+      (c->pid = keel__spawn_task(sv[1], cp[1], mfd)) < 0) {
+    char *why = keel__error_printf("cannot start a task process: %s",
+                                    strerror(errno));
+    for (int i = 0; i < 2; i++) {
+      if (sv[i] >= 0)
+        close(sv[i]);
+      if (cp[i] >= 0)
+        close(cp[i]);
+    }
+    if (mfd >= 0)
+      close(mfd);
+    child_reset(c);
+    report(s, 0, KEEL__C_SPAWN, 0, -1, why, NULL);
+    free(why);
+    s->dead = true;
+    q_clear(s);
+    return -1;
+  }
+  close(sv[1]);
+  close(cp[1]);
+  close(mfd);
+  c->chan = sv[0];
+  c->crash = cp[0];
+  fcntl(c->chan, F_SETFL, O_NONBLOCK);
+  fcntl(c->crash, F_SETFL, O_NONBLOCK);
+  c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+  keel__wire_put_open(&c->wout, s->exec, &s->o); /* first: its settings */
+  return 0;
+}
+
+static void kill_child(child *c, int cause, uint64_t task)
+{
+  if (!c->pid || c->kill_cause)
+    return;
+  c->kill_cause = cause;
+  c->kill_task = task;
+  kill(-c->pid, SIGKILL); /* its whole group: leftovers die with it */
+  kill(c->pid, SIGKILL);
+}
+
+/* Forward the tasks the child has not seen yet, in one TASKS message. */
+static int forward(slot *s)
+{
+  child *c = &s->c;
+  if (s->dead || s->nfwd == s->qn || c->retire_at > 0 || c->kill_cause)
+    return 0;
+  if (!c->pid && spawn_child(s) < 0)
+    return 1;
+  size_t n = s->qn - s->nfwd;
+  if (s->o.max_tasks > 0 && n > (size_t)(s->o.max_tasks - c->served))
+    n = (size_t)(s->o.max_tasks - c->served);
+  if (n == 0)
+    return 0;
+  size_t off = c->wout.len, bytes = 0, i;
+  keel__wire_put_hdr(&c->wout, KEEL__M_TASKS, s->exec, 0);
+  for (i = 0; i < n; i++) {
+    ntask *t = q_at(s, s->nfwd + i);
+    if (i > 0 && bytes + t->len > FORWARD_BYTES)
+      break; /* the rest go in the next message */
+    keel_buf_append(&c->wout, t->enc, t->len);
+    bytes += t->len;
+  }
+  n = i;
+  keel__wire_finish(&c->wout, off, (uint32_t)n);
+  s->nfwd += n;
+  c->served += (int)n;
+  return 1;
+}
+
+static int write_child(child *c)
+{
+  int act = 0;
+  while (c->pid && c->wpos < c->wout.len) {
+    ssize_t n = send(c->chan, c->wout.data + c->wpos, c->wout.len - c->wpos,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n <= 0)
+      break; /* full, or the child is dying: waitpid will tell */
+    c->wpos += (size_t)n;
+    act = 1;
+  }
+  if (c->wpos == c->wout.len) {
+    keel__buf_reset(&c->wout);
+    c->wpos = 0;
+  }
+  return act;
+}
+
+/* ---- results from the task process ---- */
+
+/* Send the results gathered so far, if any: 1 if it did. */
+static int flush_results(slot *s)
+{
+  if (!s->nres)
+    return 0;
+  keel__wire_finish(&s->res, 0, s->nres);
+  keel__uplink_send(s->n, &s->res, true);
+  s->nres = 0;
+  return 1;
+}
+
+static void add_result(slot *s, const keel__result *r)
+{
+  bool alone = r->len >= KEEL__RESULT_ALONE;
+  if (alone)
+    flush_results(s);
+  if (s->nres == 0)
+    keel__wire_put_hdr(&s->res, KEEL__M_RESULTS, s->exec, 0);
+  keel__wire_put_result(&s->res, r);
+  s->nres++;
+  if (alone)
+    flush_results(s);
+}
+
+static int on_child_results(slot *s, const keel__wire_hdr *h, keel__wire_rd *rd)
+{
+  for (uint32_t i = 0; i < h->count; i++) {
+    keel__result r;
+    if (keel__wire_get_result(rd, &r) || s->nfwd == 0 || q_at(s, 0)->id != r.id)
+      return KEEL_EPROTO;
+    add_result(s, &r);
+    q_remove(s, 0);
+    s->nfwd--;
+    s->stray_deaths = 0;
+  }
+  if (s->qn == 0)
+    s->idle_since = keel__clock_now();
+  return KEEL_OK;
+}
+
+static int on_child_msg(slot *s, const char *m, size_t n)
+{
+  keel__wire_hdr h;
+  const char *why;
+  keel__wire_rd rd;
+  if (keel__wire_check(m, n, &h, &why))
+    return KEEL_EPROTO;
+  keel__wire_reader(&rd, m + KEEL__WIRE_HDR, h.len);
+  if (h.type == KEEL__M_RESULTS)
+    return on_child_results(s, &h, &rd);
+  if (h.type == KEEL__M_INITFAIL) {
+    free(s->c.initmsg);
+    s->c.initmsg = keel__wire_get_str(&rd);
+    return rd.err ? KEEL_EPROTO : KEEL_OK;
+  }
+  return KEEL_EPROTO;
+}
+
+/* Parse every complete message in rin. */
+static void parse_child(slot *s)
+{
+  child *c = &s->c;
+  size_t pos = 0;
+  while (c->rin.len - pos >= KEEL__WIRE_HDR) {
+    uint32_t len;
+    memcpy(&len, c->rin.data + pos + 16, 4);
+    if (len > KEEL__WIRE_MAX) {
+      kill_child(c, KEEL__C_PROTO, c->shm ? c->shm->task_id : 0);
+      break;
+    }
+    if (c->rin.len - pos < KEEL__WIRE_HDR + (size_t)len)
+      break;
+    if (on_child_msg(s, c->rin.data + pos, KEEL__WIRE_HDR + len)) {
+      kill_child(c, KEEL__C_PROTO, s->nfwd ? q_at(s, 0)->id : 0);
+      pos = c->rin.len;
+      break;
+    }
+    pos += KEEL__WIRE_HDR + len;
+  }
+  memmove(c->rin.data, c->rin.data + pos, c->rin.len - pos);
+  c->rin.len -= pos;
+}
+
+static int drain(int fd, keel_buf *b)
+{
+  int act = 0;
+  for (;;) {
+    if (keel__buf_reserve(b, 65536))
+      return act;
+    ssize_t n = read(fd, b->data + b->len, 65536);
+    if (n <= 0)
+      return act;
+    b->len += (size_t)n;
+    act = 1;
+  }
+}
+
+static int read_child(slot *s)
+{
+  child *c = &s->c;
+  if (!c->pid)
+    return 0;
+  int act = drain(c->chan, &c->rin);
+  if (act)
+    parse_child(s);
+  act |= drain(c->crash, &c->bt);
+  return act;
+}
+
+/* ---- deaths ---- */
+
+static size_t q_find(slot *s, uint64_t id)
+{
+  for (size_t i = 0; i < s->nfwd; i++)
+    if (q_at(s, i)->id == id)
+      return i;
+  return (size_t)-1;
+}
+
+static void report_init_failure(slot *s, int sig, int status)
+{
+  child *c = &s->c;
+  char *msg = c->initmsg && *c->initmsg
+                  ? strdup(c->initmsg)
+                  : keel__error_printf("task process died while starting "
+                                        "(%s %d)", sig ? "signal" : "status",
+                                        sig ? sig : status);
+  report(s, 0, KEEL__C_INIT, sig, sig ? -1 : status, msg, c->bt.data);
+  free(msg);
+  s->dead = true;
+  q_clear(s);
+}
+
+static char *death_text(const slot *s, int sig, int code)
+{
+  const child *c = &s->c;
+  if (!c->kill_cause && !sig && code == KEEL__CHANLOST_STATUS)
+    return strdup("the task closed or broke its channel to the nanny (fd "
+                  "3), so its result could not be delivered");
+  if (c->kill_cause == KEEL__C_MEMORY)
+    return keel__error_printf("memory_limit of %llu bytes exceeded (RSS "
+                               "%zu bytes)",
+                               (unsigned long long)s->o.memory_limit,
+                               c->kill_rss);
+  if (c->kill_cause == KEEL__C_PROTO)
+    return strdup("it sent a malformed message");
+  return NULL;
+}
+
+/* A task process has ended, its group already killed by the caller: the
+ * children it left outside that group go too. */
+static void kill_leftovers(keel__nanny *n, pid_t gone)
+{
+  pid_t keep[KEEL__MAX_SLOTS];
+  int k = 0;
+  for (int i = 0; i < KEEL__MAX_SLOTS; i++)
+    if (n->slots[i] && n->slots[i]->c.pid && n->slots[i]->c.pid != gone)
+      keep[k++] = n->slots[i]->c.pid;
+  keel__strays_kill(keep, k);
+}
+
+static void on_exit_status(slot *s, int status)
+{
+  child *c = &s->c;
+  /* Its group first, cheaply: what it left there must not write into its
+   * channel while we read the last results.  The /proc sweep comes after
+   * the report, which it would delay. */
+  kill(-c->pid, SIGKILL);
+  int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  read_child(s); /* results written before it died still count */
+  keel_buf_append(&c->bt, "", 1);
+  uint32_t phase = c->shm ? c->shm->phase : KEEL__P_START;
+  uint64_t running = c->kill_cause ? c->kill_task
+                                   : (c->shm ? c->shm->task_id : 0);
+  if (c->initmsg || phase != KEEL__P_READY) {
+    report_init_failure(s, sig, code);
+  } else if (c->retire_at > 0 && !c->kill_cause && code == 0) {
+    /* recycled or idle: a quiet exit */
+  } else {
+    size_t i = running ? q_find(s, running) : (size_t)-1;
+    if (i != (size_t)-1) {
+      char *text = death_text(s, sig, code);
+      int cause = c->kill_cause ? c->kill_cause : KEEL__C_CRASH;
+      report(s, running, cause, sig, sig ? -1 : code, text, c->bt.data);
+      free(text);
+      q_remove(s, i);
+      if (s->o.on_crash == KEEL_ON_CRASH_BREAK && cause != KEEL__C_DEADLINE) {
+        s->dead = true;
+        q_clear(s);
+      }
+    } else if (s->nfwd && ++s->stray_deaths >= MAX_STRAY_DEATHS) {
+      /* It dies with work in hand but outside any task, again and again:
+       * restarting it would loop for ever. */
+      char *why = keel__error_printf("the task process died %d times in a "
+                                      "row outside any task (last: %s %d)",
+                                      s->stray_deaths,
+                                      sig ? "signal" : "exit status",
+                                      sig ? sig : code);
+      report(s, 0, KEEL__C_SPAWN, sig, sig ? -1 : code, why, c->bt.data);
+      free(why);
+      s->dead = true;
+      q_clear(s);
+    }
+  }
+  kill_leftovers(s->n, c->pid);
+  child_reset(c);
+  s->nfwd = 0; /* unanswered tasks go to the next task process */
+  /* A warm task process, but not at once: its exec and dynamic linking
+   * would take the core from the master reading the report just sent. */
+  if (!s->dead && s->qn == 0 && s->o.idle_timeout == 0 && !s->n->stopping)
+    s->warm_at = keel__clock_now() + WARM_AFTER;
+}
+
+static int check_exit(slot *s)
+{
+  int status;
+  if (!s->c.pid || waitpid(s->c.pid, &status, WNOHANG) != s->c.pid)
+    return 0;
+  on_exit_status(s, status);
+  return 1;
+}
+
+/* ---- limits ---- */
+
+static size_t rss_of(pid_t pid)
+{
+  char path[64];
+  unsigned long size = 0, rss = 0;
+  snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 0;
+  if (fscanf(f, "%lu %lu", &size, &rss) != 2)
+    rss = 0;
+  fclose(f);
+  return rss * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void watch(slot *s, double now)
+{
+  child *c = &s->c;
+  if (!c->pid || c->kill_cause || !c->shm)
+    return;
+  uint64_t id = c->shm->task_id;
+  if (s->o.task_timeout > 0 && id &&
+      now - c->shm->started > s->o.task_timeout)
+    kill_child(c, KEEL__C_DEADLINE, id);
+  if (s->o.memory_limit && now - c->mem_checked >= MEM_CHECK_EVERY) {
+    c->mem_checked = now;
+    size_t rss = rss_of(c->pid);
+    if (rss > s->o.memory_limit) {
+      c->kill_rss = rss;
+      kill_child(c, KEEL__C_MEMORY, id);
+    }
+  }
+  if (c->retire_at > 0 && now - c->retire_at > RETIRE_GRACE)
+    kill(-c->pid, SIGKILL);
+}
+
+/* Recycle after max_tasks, or let an idle child go after idle_timeout. */
+static void maybe_retire(slot *s, double now)
+{
+  child *c = &s->c;
+  if (!c->pid || c->retire_at > 0 || c->kill_cause || s->nfwd ||
+      c->wout.len || !c->shm || c->shm->phase != KEEL__P_READY)
+    return; /* busy, or still starting: its initializer may be slow */
+  bool used_up = s->o.max_tasks > 0 && c->served >= s->o.max_tasks;
+  bool idle = s->o.idle_timeout > 0 && s->qn == 0 &&
+              now - s->idle_since >= s->o.idle_timeout;
+  if (used_up || idle) {
+    shutdown(c->chan, SHUT_WR); /* EOF: it exits 0 */
+    c->retire_at = now;
+  }
+}
+
+int keel__slot_step(keel__nanny *n, keel__slot *s, double now)
+{
+  keel__assert(s->n == n);
+  int act = read_child(s);
+  act += check_exit(s);
+  act += forward(s);
+  act += write_child(&s->c);
+  watch(s, now);
+  maybe_retire(s, now);
+  if (s->warm_at > 0 && now >= s->warm_at) {
+    s->warm_at = 0;
+    if (!s->c.pid && !s->dead && !n->stopping)
+      act += spawn_child(s) >= 0;
+  }
+  return flush_results(s) ? 1 : act;
+}
+
+/* ---- the nanny's requests ---- */
+
+keel__slot *keel__slot_find(keel__nanny *n, uint32_t exec)
+{
+  for (int i = 0; i < KEEL__MAX_SLOTS; i++)
+    if (n->slots[i] && n->slots[i]->exec == exec)
+      return n->slots[i];
+  return NULL;
+}
+
+void keel__slot_close(keel__nanny *n, keel__slot *s)
+{
+  if (s->c.pid) {
+    kill(-s->c.pid, SIGKILL);
+    kill(s->c.pid, SIGKILL);
+    waitpid(s->c.pid, NULL, 0);
+    kill_leftovers(n, s->c.pid);
+  }
+  child_reset(&s->c);
+  q_clear(s);
+  free(s->q);
+  keel__buf_free(&s->res);
+  free(s->initarg);
+  for (int i = 0; i < KEEL__MAX_SLOTS; i++)
+    if (n->slots[i] == s)
+      n->slots[i] = NULL;
+  free(s);
+}
+
+void keel__slot_open(keel__nanny *n, const keel__wire_hdr *h,
+                     keel__wire_rd *rd)
+{
+  keel__xopts o;
+  int i = 0;
+  while (i < KEEL__MAX_SLOTS && n->slots[i])
+    i++;
+  const char *why = keel__wire_get_open(rd, &o) ? "malformed OPEN message"
+                    : keel__slot_find(n, h->exec) ? "second OPEN for it"
+                    : i == KEEL__MAX_SLOTS ? "too many executors at once"
+                                           : NULL;
+  slot *s = why ? NULL : calloc(1, sizeof *s);
+  if (!why && (!s || (o.initarg_len && !(s->initarg = malloc(o.initarg_len)))))
+    why = "out of memory";
+  if (why) { /* tell the master, or its futures would wait for ever */
+    char *msg = keel__error_printf("worker cannot serve executor %u: %s",
+                                    h->exec, why);
+    keel__death d = {0, KEEL__C_SPAWN, 0, -1, msg ? msg : (char *)why, NULL};
+    keel__log("%s", d.message);
+    keel__uplink_death(n, h->exec, &d);
+    free(msg);
+    free(s);
+    return;
+  }
+  if (o.initarg_len)
+    memcpy(s->initarg, o.initarg, o.initarg_len);
+  o.initarg = s->initarg;
+  s->n = n;
+  s->exec = h->exec;
+  s->o = o;
+  s->idle_since = keel__clock_now();
+  child_init(&s->c);
+  n->slots[i] = s;
+  spawn_child(s); /* warm: the first task need not wait for exec */
+}
+
+void keel__slot_tasks(keel__nanny *n, const keel__wire_hdr *h,
+                      keel__wire_rd *rd)
+{
+  slot *s = keel__slot_find(n, h->exec);
+  for (uint32_t i = 0; s && i < h->count; i++) {
+    keel__task t;
+    size_t start = rd->pos;
+    if (keel__wire_get_task(rd, &t)) {
+      keel__log("malformed TASKS message for executor %u", h->exec);
+      return;
+    }
+    if (!s->dead && q_push(s, t.id, rd->p + start, rd->pos - start))
+      keel__log("out of memory queueing task %llu",
+                (unsigned long long)t.id);
+  }
+}
+
+bool keel__slot_quiet(const keel__slot *s)
+{
+  return !(s->qn || s->c.wout.len || s->c.retire_at > 0 || s->nres ||
+           s->warm_at > 0);
+}
+
+int keel__slot_pollfds(const keel__slot *s, struct pollfd *fds)
+{
+  const child *c = &s->c;
+  int k = 0;
+  if (!c->pid)
+    return 0;
+  fds[k++] = (struct pollfd){c->chan, POLLIN | (c->wout.len ? POLLOUT : 0),
+                             0};
+  fds[k++] = (struct pollfd){c->crash, POLLIN, 0};
+  if (c->pidfd >= 0)
+    fds[k++] = (struct pollfd){c->pidfd, POLLIN, 0};
+  return k;
+}

@@ -1,0 +1,97 @@
+/*
+ * worker/worker.h: a worker rank, the nanny.  The MPI process never runs
+ * user code: for each executor it serves it keeps a slot with one task
+ * process, feeds it tasks, reads results back, watches it and reports its
+ * death.  Its files, from the bottom up:
+ *
+ *   spawn.c    starting a task process (posix_spawn of the same binary)
+ *   strays.c   killing what task processes leave behind
+ *   uplink.c   messages to the master
+ *   slot.c     one executor served: its queue and its task process, which
+ *              it supervises (deadlines, memory, deaths, recycling)
+ *   nanny.c    the rank: messages from the master, the loop, the lifeline
+ *              to the master, start and exit
+ *
+ * Each file calls only the ones above it in this list.  The state is
+ * keel__nanny, one struct, handed down by pointer.
+ */
+#ifndef KEEL_WORKER_H
+#define KEEL_WORKER_H
+
+#include "keel_int.h"
+#include "proto/channel.h"
+#include "proto/mpiq.h"
+#include "proto/wire.h"
+
+#include <mpi.h>
+#include <poll.h>
+#include <stdbool.h>
+
+#define KEEL__MAX_SLOTS 64 /* executors one nanny serves at once */
+
+typedef struct keel__slot keel__slot;
+
+typedef struct keel__nanny {
+  MPI_Comm comm; /* master is rank 0 */
+  keel__slot *slots[KEEL__MAX_SLOTS];
+  keel__sendq sends;
+  keel__recvq recvs;
+  double last_sent;  /* when it last sent the master anything */
+  double last_heard; /* when the master was last heard */
+  bool stopping;     /* STOP came */
+  bool no_finalize;  /* STOP said KEEL__STOP_NO_FINALIZE */
+  int bell;          /* the master on our node wakes us with it */
+  /* the lifeline to the master (sys/lifeline.c) */
+  int master_pidfd, master_pid;
+  double master_timeout;
+} keel__nanny;
+
+/* ---- nanny.c: taking the role ---- */
+/* Serve as worker `rank` of comm (the job's ranks, master rank 0) from
+ * node-local index `index`.  Never returns. */
+void keel__nanny_main(MPI_Comm comm, int rank, int index)
+    __attribute__((noreturn));
+/* A worker spawned by a master started alone (master/ranks.c): merge with
+ * it, learn its plan, serve.  Never returns. */
+void keel__nanny_spawned(MPI_Comm parent) __attribute__((noreturn));
+
+/* ---- uplink.c: to the master ---- */
+/* Send b (taking its bytes); work (not a heartbeat) also rings the
+ * master's bell when it shares our node.  A send that cannot even start
+ * ends the rank: nothing could reach the master any more. */
+void keel__uplink_send(keel__nanny *n, keel_buf *b, bool work);
+/* A message of a header only (CLOSED, BYE, HEARTBEAT). */
+void keel__uplink_simple(keel__nanny *n, uint8_t type, uint32_t exec);
+/* DEATH for executor exec. */
+void keel__uplink_death(keel__nanny *n, uint32_t exec, const keel__death *d);
+
+/* ---- slot.c: one executor served ---- */
+keel__slot *keel__slot_find(keel__nanny *n, uint32_t exec);
+/* OPEN: a new slot and a warm task process; a slot that cannot be had is
+ * reported to the master as a DEATH (KEEL__C_SPAWN). */
+void keel__slot_open(keel__nanny *n, const keel__wire_hdr *h,
+                     keel__wire_rd *rd);
+void keel__slot_tasks(keel__nanny *n, const keel__wire_hdr *h,
+                      keel__wire_rd *rd);
+/* Kill its task process and what it left, free the slot. */
+void keel__slot_close(keel__nanny *n, keel__slot *s);
+/* One turn: read, reap, forward, write, watch limits: how much it did. */
+int keel__slot_step(keel__nanny *n, keel__slot *s, double now);
+/* No task queued, running or retiring, nothing to send. */
+bool keel__slot_quiet(const keel__slot *s);
+/* Its task process's fds to poll (up to 3): how many were added. */
+int keel__slot_pollfds(const keel__slot *s, struct pollfd *fds);
+
+/* ---- spawn.c ---- */
+/* Start a task process: the same binary, role in the environment, the
+ * channel, crash pipe and shared page on fds 3, 4 and 5, its own process
+ * group.  Returns its pid, or -1 with errno set. */
+pid_t keel__spawn_task(int chan, int crash, int shm);
+
+/* ---- strays.c: children that tasks leave behind ---- */
+/* The nanny becomes a child subreaper; keel__strays_kill() kills and reaps
+ * every child of the nanny that is not one of the task processes in keep. */
+void keel__strays_init(void);
+void keel__strays_kill(const pid_t *keep, int nkeep);
+
+#endif /* KEEL_WORKER_H */

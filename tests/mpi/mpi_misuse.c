@@ -1,0 +1,149 @@
+/* mpi_misuse: bad input at the API, under keelrun -n 2.  NULL pointers,
+ * sizes that overflow, negative counts, a second keel_init, and calls after
+ * keel_finalize() get a clear error code, never a crash or corruption (run
+ * in the sanitizer builds too).  Releasing a future twice is true misuse:
+ * keel.3 says so, and nothing here does it. */
+#include "../testutil.h"
+#include "tasks.h"
+
+#include <stdint.h>
+
+static keel_executor *ex;
+
+static void test_null_pointers(void)
+{
+  WATCHDOG(30);
+  keel_future *f = NULL, *fs[1] = {NULL};
+  keel_completion *it = NULL;
+  keel_map *m = NULL;
+  int x = 1;
+  CU_ASSERT_EQUAL(keel_executor_create(NULL, NULL), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_get_reusable_executor(NULL, NULL), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_executor_resize(NULL, 1), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_executor_shutdown(NULL, 0), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_executor_workers(NULL), 0);
+  CU_ASSERT_FALSE(keel_executor_broken(NULL));
+  CU_ASSERT_EQUAL(keel_submit(ex, t_square, &x, sizeof x, NULL), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_submit(ex, t_square, NULL, 4, &f), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_future_result(NULL, 1, NULL, NULL), KEEL_EINVAL);
+  CU_ASSERT_PTR_NULL(keel_future_error(NULL));
+  CU_ASSERT_FALSE(keel_future_done(NULL));
+  CU_ASSERT_FALSE(keel_future_cancel(NULL));
+  CU_ASSERT_EQUAL(keel_future_on_done(NULL, NULL, NULL), KEEL_EINVAL);
+  keel_future_release(NULL); /* a no-op, like free(NULL) */
+  CU_ASSERT_EQUAL(keel_wait(NULL, 1, KEEL_ALL_COMPLETED, 1, NULL),
+                  KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_wait(fs, 1, KEEL_ALL_COMPLETED, 1, NULL),
+                  KEEL_EINVAL); /* a NULL future in the array */
+  CU_ASSERT_EQUAL(keel_as_completed(NULL, 1, &it), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_as_completed(fs, 1, &it), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_completion_next(NULL, 1, &f), KEEL_EINVAL);
+  keel_completion_free(NULL);
+  CU_ASSERT_EQUAL(keel_map_start(ex, t_square, NULL, 4, 10, 0, &m),
+                  KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_map_start(ex, NULL, &x, 4, 1, 0, &m), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_map_next(NULL, 1, NULL, NULL), KEEL_EINVAL);
+  CU_ASSERT_PTR_NULL(keel_map_error(NULL));
+  keel_map_free(NULL);
+  CU_ASSERT_EQUAL(keel_register(NULL, t_square), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_register("x", NULL), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_buf_append(NULL, &x, 1), KEEL_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(keel_strerror(12345)); /* unknown code: a string */
+}
+
+static void test_sizes_that_overflow(void)
+{
+  WATCHDOG(30);
+  keel_future *f = NULL;
+  keel_map *m = NULL;
+  char small[16] = {0};
+  /* never read past the 16 bytes: the length is checked first */
+  CU_ASSERT_EQUAL(keel_submit(ex, t_square, small, (size_t)1 << 40, &f),
+                  KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_submit(ex, t_square, small, SIZE_MAX, &f),
+                  KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_map_start(ex, t_square, small, SIZE_MAX / 2, 3, 0,
+                                 &m), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_map_start(ex, t_square, small, 8, SIZE_MAX / 4, 0,
+                                 &m), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_map_start(ex, t_square, small, 0, 3, 0, &m),
+                  KEEL_EINVAL);
+}
+
+static void test_negative_and_bad_values(void)
+{
+  WATCHDOG(30);
+  keel_options o;
+  keel_executor *e = NULL;
+  keel_future *f = NULL;
+  keel_options_init(&o);
+  o.max_workers = -1;
+  CU_ASSERT_EQUAL(keel_executor_create(&o, &e), KEEL_EINVAL);
+  keel_options_init(&o);
+  o.max_retries = -3;
+  CU_ASSERT_EQUAL(keel_executor_create(&o, &e), KEEL_EINVAL);
+  keel_options_init(&o);
+  o.on_crash = 42;
+  CU_ASSERT_EQUAL(keel_executor_create(&o, &e), KEEL_EINVAL);
+  keel_options_init(&o);
+  o.max_tasks_per_worker = -1;
+  CU_ASSERT_EQUAL(keel_executor_create(&o, &e), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_executor_resize(ex, -5), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, 0x100), KEEL_EINVAL);
+  int x = 2;
+  CU_ASSERT_EQUAL_FATAL(keel_submit(ex, t_square, &x, sizeof x, &f),
+                        KEEL_OK);
+  CU_ASSERT_EQUAL(keel_wait(&f, 1, 99, 1, NULL), KEEL_EINVAL);
+  CU_ASSERT_EQUAL(keel_future_result(f, 30, NULL, NULL), KEEL_OK);
+  keel_future_release(f);
+}
+
+static void test_second_init(void)
+{
+  WATCHDOG(30);
+  int argc = 0;
+  char **argv = NULL;
+  CU_ASSERT_EQUAL(keel_init(&argc, &argv), KEEL_ESTATE);
+}
+
+/* After keel_finalize(): every call says why it cannot be done. */
+static int after_finalize(keel_executor *kept)
+{
+  int fails = 0, x = 3;
+  keel_future *f = NULL;
+  keel_executor *e = NULL;
+#define EXPECT(call, want)                                                    \
+  do {                                                                        \
+    int got_ = (call);                                                        \
+    if (got_ != (want)) {                                                     \
+      fprintf(stderr, "after finalize: %s gave %s, not %s\n", #call,         \
+              keel_err_name(got_), keel_err_name(want));                      \
+      fails++;                                                                \
+    }                                                                         \
+  } while (0)
+  EXPECT(keel_finalize(), KEEL_ESTATE);
+  EXPECT(keel_executor_create(NULL, &e), KEEL_ESTATE);
+  EXPECT(keel_get_reusable_executor(NULL, &e), KEEL_ESTATE);
+  EXPECT(keel_submit(kept, t_square, &x, sizeof x, &f), KEEL_ESHUTDOWN);
+  EXPECT(keel_executor_resize(kept, 2), KEEL_ESHUTDOWN);
+#undef EXPECT
+  printf("after finalize: %s\n", fails ? "FAILED" : "every call refused");
+  return fails;
+}
+
+int main(int argc, char **argv)
+{
+  static const tu_test tests[] = {TU_TEST(test_null_pointers),
+                                  TU_TEST(test_sizes_that_overflow),
+                                  TU_TEST(test_negative_and_bad_values),
+                                  TU_TEST(test_second_init)};
+  if (keel_init(&argc, &argv))
+    return 2;
+  if (keel_executor_create(NULL, &ex))
+    return 2;
+  int rc = tu_run("mpi_misuse", tests, sizeof tests / sizeof *tests);
+  tu_watchdog("keel_finalize", 60);
+  if (keel_finalize() != KEEL_OK)
+    rc = 1;
+  return after_finalize(ex) ? 1 : rc;
+}

@@ -1,0 +1,44 @@
+# tests/unit/: unit tests, one CUnit program per runtime module.
+# They run as plain processes (no mpirun, no keel_init) and link the
+# convenience library directly to reach the keel__ internals.
+UNIT_LIBS = runtime/libkeel-core.la $(CUNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_buf
+tests_unit_test_buf_SOURCES = tests/unit/test_buf.c tests/testutil.h
+tests_unit_test_buf_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_buf
+
+check_PROGRAMS += tests/unit/test_registry
+tests_unit_test_registry_SOURCES = tests/unit/test_registry.c tests/testutil.h
+tests_unit_test_registry_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_registry
+
+check_PROGRAMS += tests/unit/test_wire
+tests_unit_test_wire_SOURCES = tests/unit/test_wire.c tests/testutil.h
+tests_unit_test_wire_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_wire
+
+check_PROGRAMS += tests/unit/test_future
+tests_unit_test_future_SOURCES = tests/unit/test_future.c tests/testutil.h
+tests_unit_test_future_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_future
+
+check_PROGRAMS += tests/unit/test_completion
+tests_unit_test_completion_SOURCES = tests/unit/test_completion.c tests/testutil.h
+tests_unit_test_completion_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_completion
+
+check_PROGRAMS += tests/unit/test_error
+tests_unit_test_error_SOURCES = tests/unit/test_error.c tests/testutil.h
+tests_unit_test_error_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_error
+
+check_PROGRAMS += tests/unit/test_clock
+tests_unit_test_clock_SOURCES = tests/unit/test_clock.c tests/testutil.h
+tests_unit_test_clock_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_clock
+
+check_PROGRAMS += tests/unit/test_doorbell
+tests_unit_test_doorbell_SOURCES = tests/unit/test_doorbell.c tests/testutil.h
+tests_unit_test_doorbell_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_doorbell
