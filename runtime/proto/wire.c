@@ -49,6 +49,8 @@ void keel__wire_put_hdr(keel_buf *b, uint8_t type, uint32_t exec, uint32_t count
 
 void keel__wire_finish(keel_buf *b, size_t off, uint32_t count)
 {
+  if (b->len < off + KEEL__WIRE_HDR)
+    return; /* its header did not fit (no memory): short, and rejected */
   uint32_t len = (uint32_t)(b->len - off - KEEL__WIRE_HDR);
   memcpy(b->data + off + 12, &count, 4);
   memcpy(b->data + off + 16, &len, 4);

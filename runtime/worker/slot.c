@@ -95,6 +95,7 @@ static int q_push(slot *s, uint64_t id, const void *enc, size_t len)
 /* Remove entry i, keeping the order of the others. */
 static void q_remove(slot *s, size_t i)
 {
+  keel__assert(i < s->qn && s->nfwd <= s->qn);
   free(q_at(s, i)->enc);
   for (; i > 0; i--)
     *q_at(s, i) = *q_at(s, i - 1);
@@ -104,9 +105,9 @@ static void q_remove(slot *s, size_t i)
 
 static void q_clear(slot *s)
 {
+  s->nfwd = 0;
   while (s->qn)
     q_remove(s, 0);
-  s->nfwd = 0;
 }
 
 /* ---- the task process ---- */
@@ -215,6 +216,7 @@ static void kill_child(child *c, int cause, uint64_t task)
 static int forward(slot *s)
 {
   child *c = &s->c;
+  keel__assert(s->nfwd <= s->qn);
   if (s->dead || s->nfwd == s->qn || c->retire_at > 0 || c->kill_cause)
     return 0;
   if (!c->pid && spawn_child(s) < 0)
@@ -447,6 +449,7 @@ static void on_exit_status(slot *s, int status)
       report(s, running, cause, sig, sig ? -1 : code, text, c->bt.data);
       free(text);
       q_remove(s, i);
+      s->nfwd--; /* it had been forwarded (q_find looks there only) */
       if (s->o.on_crash == KEEL_ON_CRASH_BREAK && cause != KEEL__C_DEADLINE) {
         s->dead = true;
         q_clear(s);
