@@ -190,149 +190,184 @@ static void add(args *a, const char *s)
   a->v[a->n] = NULL;
 }
 
-int main(int argc, char **argv)
-{
-  static const struct option opts[] = {
-      {"workers", required_argument, 0, 'n'},
-      {"bind", required_argument, 0, 'b'},
-      {"report-bindings", no_argument, 0, 'r'},
-      {"hostfile", required_argument, 0, 'f'},
-      {"host", required_argument, 0, 'H'},
-      {"mpirun", required_argument, 0, 'm'},
-      {"dry-run", no_argument, 0, 'd'},
-      {"mca", required_argument, 0, 'M'},
-      {"help", no_argument, 0, 'h'},
-      /* task farm: handed to keel-farm as they are */
+/* What the command line asked for. */
+typedef struct opts {
+  const char *bind, *hostfile, *hosts, *mpirun;
+  const char *exports[64], *mca[128];
+  int workers, report, dry, nexports, nmca;
+  const char *farm[16]; /* the task farm's options, for keel-farm */
+  int nfarm;
+  bool tasks;
+  char **prog; /* PROGRAM [ARGS...], NULL-terminated (argv's tail) */
+} opts;
+
+static const struct option long_opts[] = {
+    {"workers", required_argument, 0, 'n'},
+    {"bind", required_argument, 0, 'b'},
+    {"report-bindings", no_argument, 0, 'r'},
+    {"hostfile", required_argument, 0, 'f'},
+    {"host", required_argument, 0, 'H'},
+    {"mpirun", required_argument, 0, 'm'},
+    {"dry-run", no_argument, 0, 'd'},
+    {"mca", required_argument, 0, 'M'},
+    {"help", no_argument, 0, 'h'},
+    /* task farm: handed to keel-farm as they are */
 #define FARM_OPT(name, arg, code) {name, arg, 0, 'F'},
-      FARM_OPTIONS(FARM_OPT)
+    FARM_OPTIONS(FARM_OPT)
 #undef FARM_OPT
-      {0, 0, 0, 0}};
-  const char *bind = "core", *hostfile = NULL, *hosts = NULL;
-  const char *mpirun = "mpirun", *exports[64], *mca[64];
-  int workers = 0, report = 0, dry = 0, nexports = 0, nmca = 0, c, li;
-  const char *farm[16];
-  int nfarm = 0;
-  static char nbuf[16];
-  bool tasks = farm_mode(argc, argv, opts);
-  usage_status = tasks ? 255 : 2;
+    {0, 0, 0, 0}};
+
+/* --name[=value] or --name value, for keel-farm to check. */
+static void farm_option(opts *o, char **argv, int li)
+{
+  bool split = long_opts[li].has_arg && argv[optind - 1] == optarg;
+  if (o->nfarm > 14)
+    die("%s", "too many task-farm options");
+  o->farm[o->nfarm++] = argv[optind - 1 - split];
+  if (split)
+    o->farm[o->nfarm++] = optarg;
+}
+
+static void parse(int argc, char **argv, opts *o)
+{
+  int c, li;
+  *o = (opts){.bind = "core", .mpirun = "mpirun"};
+  o->tasks = farm_mode(argc, argv, long_opts);
+  usage_status = o->tasks ? 255 : 2;
   opterr = 0; /* our own one-line errors */
-  while ((c = getopt_long(argc, argv, "+:n:x:h", opts, &li)) != -1) {
+  while ((c = getopt_long(argc, argv, "+:n:x:h", long_opts, &li)) != -1) {
     switch (c) {
-    case 'F': { /* --name[=value] or --name value, for keel-farm to check */
-      bool split = opts[li].has_arg && argv[optind - 1] == optarg;
-      if (nfarm > 14)
-        die("%s", "too many task-farm options");
-      farm[nfarm++] = argv[optind - 1 - split];
-      if (split)
-        farm[nfarm++] = optarg;
-      break;
-    }
-    case 'n': workers = parse_count(optarg); break;
+    case 'F': farm_option(o, argv, li); break;
+    case 'n': o->workers = parse_count(optarg); break;
     case 'b':
       if (strcmp(optarg, "core") && strcmp(optarg, "none"))
         die("--bind takes core or none, not '%s'", optarg);
-      bind = optarg;
+      o->bind = optarg;
       break;
-    case 'r': report = 1; break;
-    case 'f': hostfile = optarg; break;
-    case 'H': hosts = optarg; break;
+    case 'r': o->report = 1; break;
+    case 'f': o->hostfile = optarg; break;
+    case 'H': o->hosts = optarg; break;
     case 'x':
-      if (nexports == 64)
+      if (o->nexports == 64)
         die("%s", "too many -x options");
-      exports[nexports++] = optarg;
+      o->exports[o->nexports++] = optarg;
       break;
-    case 'm': mpirun = optarg; break;
+    case 'm': o->mpirun = optarg; break;
     case 'M':
       if (optind >= argc)
         die("--mca %s needs a VALUE", optarg);
-      if (nmca == 64)
+      if (o->nmca == 128)
         die("%s", "too many --mca options");
-      mca[nmca++] = optarg;
-      mca[nmca++] = argv[optind++];
+      o->mca[o->nmca++] = optarg;
+      o->mca[o->nmca++] = argv[optind++];
       break;
-    case 'd': dry = 1; break;
-    case 'h': usage(stdout); return 0;
+    case 'd': o->dry = 1; break;
+    case 'h': usage(stdout); exit(0);
     case ':': die("option '%s' needs a value", argv[optind - 1]); break;
     default: die("unknown option '%s'", argv[optind - 1]);
     }
   }
-  if (tasks && optind < argc)
+  if (o->tasks && optind < argc)
     die("a task farm runs the lines of its FILE, not PROGRAM '%s'",
         argv[optind]);
-  if (!tasks && nfarm)
-    die("%s only goes with --tasks FILE", farm[0]);
-  if (!tasks && optind >= argc)
+  if (!o->tasks && o->nfarm)
+    die("%s only goes with --tasks FILE", o->farm[0]);
+  if (!o->tasks && optind >= argc)
     die("%s", "no PROGRAM to run");
-  if (!tasks && !runnable(argv[optind]))
+  if (!o->tasks && !runnable(argv[optind]))
     die("cannot execute PROGRAM '%s'", argv[optind]);
+  o->prog = argv + optind;
+}
+
+/* Export VAR=value to every rank: set here, named with -x. */
+static void export_var(args *a, const char *name, const char *value)
+{
+  setenv(name, value, 1);
+  add(a, "-x");
+  add(a, name);
+}
+
+/* The mpirun command: workers + 1 ranks, recovery on, keel's binding,
+ * oversubscription (with a warning) past the slots, the master's status
+ * token. */
+static void plan(opts *o, args *a, char *token, size_t ntoken)
+{
+  static char nbuf[16];
   const char *slurm = getenv("SLURM_JOB_ID");
-  int slots = hostfile ? hostfile_slots(hostfile) : cores_available();
-  if (workers == 0) {
+  int slots = o->hostfile ? hostfile_slots(o->hostfile) : cores_available();
+  if (o->workers == 0) {
     const char *nt = getenv("SLURM_NTASKS");
-    workers = slurm && nt && atoi(nt) > 1 ? atoi(nt) - 1 : cores_available();
+    o->workers = slurm && nt && atoi(nt) > 1 ? atoi(nt) - 1
+                                              : cores_available();
   }
-  args a = {.n = 0};
-  add(&a, mpirun);
-  snprintf(nbuf, sizeof nbuf, "%d", workers + 1);
-  add(&a, "-n");
-  add(&a, nbuf);
-  add(&a, "--enable-recovery"); /* a lost rank must not end the job */
-  add(&a, "--bind-to");
-  add(&a, "none"); /* keel binds the workers itself */
+  add(a, o->mpirun);
+  snprintf(nbuf, sizeof nbuf, "%d", o->workers + 1);
+  add(a, "-n");
+  add(a, nbuf);
+  add(a, "--enable-recovery"); /* a lost rank must not end the job */
+  add(a, "--bind-to");
+  add(a, "none"); /* keel binds the workers itself */
   if (geteuid() == 0)
-    add(&a, "--allow-run-as-root");
-  if (!slurm && workers + 1 > slots) {
+    add(a, "--allow-run-as-root");
+  if (!slurm && o->workers + 1 > slots) {
     fprintf(stderr, "keelrun: warning: %d ranks (%d workers + master) on %d "
-            "slots: oversubscribing\n", workers + 1, workers, slots);
-    add(&a, "--oversubscribe");
+            "slots: oversubscribing\n", o->workers + 1, o->workers, slots);
+    add(a, "--oversubscribe");
   }
-  if (hostfile && !slurm) {
-    add(&a, "--hostfile");
-    add(&a, hostfile);
+  if (o->hostfile && !slurm) {
+    add(a, "--hostfile");
+    add(a, o->hostfile);
   }
-  if (hosts) {
-    add(&a, "--host");
-    add(&a, hosts);
+  if (o->hosts) {
+    add(a, "--host");
+    add(a, o->hosts);
   }
-  setenv("KEEL_BIND", bind, 1);
-  add(&a, "-x");
-  add(&a, "KEEL_BIND");
-  char token[64]; /* the master reports its exit status with it (relay.c) */
-  keelrun_token(token, sizeof token);
-  setenv("KEEL_STATUS_TOKEN", token, 1);
-  add(&a, "-x");
-  add(&a, "KEEL_STATUS_TOKEN");
-  if (report) {
-    setenv("KEEL_REPORT_BINDINGS", "1", 1);
-    add(&a, "-x");
-    add(&a, "KEEL_REPORT_BINDINGS");
+  export_var(a, "KEEL_BIND", o->bind);
+  keelrun_token(token, ntoken); /* the master reports its status with it */
+  export_var(a, "KEEL_STATUS_TOKEN", token);
+  if (o->report)
+    export_var(a, "KEEL_REPORT_BINDINGS", "1");
+  for (int i = 0; i < o->nexports; i++) {
+    add(a, "-x");
+    add(a, o->exports[i]);
   }
-  for (int i = 0; i < nexports; i++) {
-    add(&a, "-x");
-    add(&a, exports[i]);
+  for (int i = 0; i < o->nmca; i += 2) {
+    add(a, "--mca");
+    add(a, o->mca[i]);
+    add(a, o->mca[i + 1]);
   }
-  for (int i = 0; i < nmca; i += 2) {
-    add(&a, "--mca");
-    add(&a, mca[i]);
-    add(&a, mca[i + 1]);
-  }
-  if (tasks)
-    add(&a, farm_program());
-  for (int i = 0; i < nfarm; i++)
-    add(&a, farm[i]);
-  for (int i = optind; i < argc; i++)
-    add(&a, argv[i]);
-  if (dry) {
-    for (int i = 0; i < a.n; i++)
-      printf("%s%s", a.v[i], i + 1 < a.n ? " " : "\n");
+  if (o->tasks)
+    add(a, farm_program());
+  for (int i = 0; i < o->nfarm; i++)
+    add(a, o->farm[i]);
+  for (char **p = o->prog; *p; p++)
+    add(a, *p);
+}
+
+/* Print the command (--dry-run), or run it and return the job's status. */
+static int run(const opts *o, const args *a, const char *token)
+{
+  if (o->dry) {
+    for (int i = 0; i < a->n; i++)
+      printf("%s%s", a->v[i], i + 1 < a->n ? " " : "\n");
     return 0;
   }
   bool reported = false;
-  int rc = keelrun_run(a.v, token, &reported);
+  int rc = keelrun_run(a->v, token, &reported);
   if (rc < 0)
-    fprintf(stderr, "keelrun: cannot start %s: %s\n", mpirun,
+    fprintf(stderr, "keelrun: cannot start %s: %s\n", o->mpirun,
             strerror(errno));
   rc = rc < 0 ? 127 : rc;
   /* a farm's status counts failed lines: anything else is 255 */
-  return tasks && !reported ? 255 : rc;
+  return o->tasks && !reported ? 255 : rc;
+}
+
+int main(int argc, char **argv)
+{
+  opts o;
+  args a = {.n = 0};
+  char token[64];
+  parse(argc, argv, &o);
+  plan(&o, &a, token, sizeof token);
+  return run(&o, &a, token);
 }
