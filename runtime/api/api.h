@@ -105,6 +105,8 @@ struct keel__hub {
   int live_ranks;   /* of which not lost */
   bool spawn_mode;  /* started alone: workers come from MPI_Comm_spawn */
   int spawn_want;   /* spawned workers the executors want (users write) */
+  /* user threads' own, under lock */
+  keel_executor *reusable; /* keel_get_reusable_executor()'s */
 };
 
 extern struct keel__hub keel__hub;

@@ -11,8 +11,6 @@
 
 #define DEFAULT_MAX_RETRIES 2
 
-static keel_executor *reusable;
-
 void keel_options_init(keel_options *o)
 {
   if (!o)
@@ -161,7 +159,7 @@ int keel_get_reusable_executor(const keel_options *o, keel_executor **ex)
     o = &def;
   }
   keel__hub_lock();
-  keel_executor *cur = reusable;
+  keel_executor *cur = keel__hub.reusable;
   keel__hub_unlock();
   if (cur && !keel_executor_broken(cur) && same_but_workers(&cur->opt, o)) {
     int rc = cur->opt.max_workers == o->max_workers
@@ -181,7 +179,7 @@ int keel_get_reusable_executor(const keel_options *o, keel_executor **ex)
   if (rc == KEEL_OK) {
     keel__hub_lock();
     (*ex)->reusable = true;
-    reusable = *ex;
+    keel__hub.reusable = *ex;
     keel__hub_unlock();
   }
   return rc;
@@ -222,8 +220,8 @@ int keel_executor_shutdown(keel_executor *ex, int flags)
     keel__hub_unlock();
     return KEEL_ESHUTDOWN;
   }
-  if (ex == reusable)
-    reusable = NULL;
+  if (ex == keel__hub.reusable)
+    keel__hub.reusable = NULL;
   ex->shutdown = true;
   if (flags & KEEL_SHUTDOWN_CANCEL)
     ex->cancel_req = true;

@@ -12,8 +12,12 @@ typedef struct entry {
   keel_task_fn *fn;
 } entry;
 
-static entry *table;
-static size_t count, cap;
+/* Filled at load time (KEEL_REGISTER) and before keel_init(): read-only
+ * once threads run. */
+static struct {
+  entry *v;
+  size_t n, cap;
+} table;
 
 uint64_t keel__registry_hash(const char *name)
 {
@@ -27,9 +31,9 @@ uint64_t keel__registry_hash(const char *name)
 
 static entry *find_id(uint64_t id)
 {
-  for (size_t i = 0; i < count; i++)
-    if (table[i].id == id)
-      return &table[i];
+  for (size_t i = 0; i < table.n; i++)
+    if (table.v[i].id == id)
+      return &table.v[i];
   return NULL;
 }
 
@@ -41,26 +45,26 @@ int keel_register(const char *name, keel_task_fn *fn)
   entry *e = find_id(id);
   if (e)
     return e->fn == fn && !strcmp(e->name, name) ? KEEL_OK : KEEL_EINVAL;
-  if (count == cap) {
-    size_t ncap = cap ? cap * 2 : 32;
-    entry *t = realloc(table, ncap * sizeof *t);
+  if (table.n == table.cap) {
+    size_t ncap = table.cap ? table.cap * 2 : 32;
+    entry *t = realloc(table.v, ncap * sizeof *t);
     if (!t)
       return KEEL_ENOMEM;
-    table = t;
-    cap = ncap;
+    table.v = t;
+    table.cap = ncap;
   }
   char *copy = strdup(name);
   if (!copy)
     return KEEL_ENOMEM;
-  table[count++] = (entry){copy, id, fn};
+  table.v[table.n++] = (entry){copy, id, fn};
   return KEEL_OK;
 }
 
 int keel__registry_id(keel_task_fn *fn, uint64_t *id)
 {
-  for (size_t i = 0; i < count; i++)
-    if (table[i].fn == fn) {
-      *id = table[i].id;
+  for (size_t i = 0; i < table.n; i++)
+    if (table.v[i].fn == fn) {
+      *id = table.v[i].id;
       return KEEL_OK;
     }
   return KEEL_ENOTASK;
