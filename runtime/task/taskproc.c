@@ -273,16 +273,17 @@ static void initialise(const char *m, const keel__wire_hdr *h)
   if (h->type != KEEL__M_OPEN || keel__wire_get_open(&rd, &o))
     _exit(2);
   atomic_store(&tp.shm->phase, KEEL__P_INIT);
-  keel_task_fn *init = o.init_fn ? keel__registry_fn(o.init_fn, NULL) : NULL;
+  keel_task_fn *initializer =
+      o.init_fn ? keel__registry_fn(o.init_fn, NULL) : NULL;
   keel_buf b = {0};
   int rc = 0;
-  if (o.init_fn && !init)
+  if (o.init_fn && !initializer)
     rc = keel_fail(&b, "initializer %016llx is not registered in the task "
                    "process", (unsigned long long)o.init_fn);
-  else if (init) {
+  else if (initializer) {
     keel_buf copy = {0};
     const void *arg = aligned(o.initarg, o.initarg_len, &copy);
-    rc = arg ? normalise(init(arg, o.initarg_len, &b), &b)
+    rc = arg ? normalise(initializer(arg, o.initarg_len, &b), &b)
              : keel_fail(&b, "out of memory aligning the initializer's "
                              "argument");
     keel__buf_free(&copy);
