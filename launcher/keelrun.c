@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,28 +137,32 @@ static int runnable(const char *prog)
   return 0;
 }
 
-/* keel-farm: installed next to keelrun, or in the build tree at
- * ../farm/keel-farm from launcher/keelrun. */
-static const char *farm_program(void)
+/* A program of keel's that keelrun starts: in the build tree next to
+ * keelrun or in ../SUBDIR, installed next to it or in KEEL_LIBEXECDIR. */
+static const char *helper(const char *name, const char *subdir)
 {
-  static char path[4096];
-  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
-  if (n <= 0)
-    die("%s", "cannot find keel-farm: /proc/self/exe is unreadable");
-  path[n] = '\0';
-  char *slash = strrchr(path, '/');
-  char *dir_end = slash ? slash + 1 : path;
-  strcpy(dir_end, "keel-farm");
+  char self[4096], *path = malloc(8192);
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0 || !path)
+    die("cannot find %s: /proc/self/exe is unreadable", name);
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  *(slash ? slash : self) = '\0';
+  const char *places[] = {"%s/%s", "%s/../%s/%s", KEEL_LIBEXECDIR "/%s"};
+  snprintf(path, 8192, places[0], self, name);
   if (access(path, X_OK) == 0)
     return path;
-  strcpy(dir_end, "../farm/keel-farm");
+  snprintf(path, 8192, places[1], self, subdir, name);
   if (access(path, X_OK) == 0)
     return path;
-  strcpy(dir_end, "keel-farm");
-  die("cannot execute the task farm program %s", path);
+  snprintf(path, 8192, places[2], name);
+  if (access(path, X_OK) == 0)
+    return path;
+  snprintf(path, 8192, places[0], self, name);
+  die("cannot find keel's program %s (looked next to keelrun and in "
+      KEEL_LIBEXECDIR ")", name);
   return NULL;
 }
-
 
 /* Task-farm mode: --tasks among keelrun's own options, found by a first,
  * quiet pass of the same parse (usage errors then exit 255, as GNU
@@ -336,30 +341,57 @@ static void plan(opts *o, args *a, char *token, size_t ntoken)
     add(a, o->mca[i]);
     add(a, o->mca[i + 1]);
   }
+  add(a, helper("keel-rank", "launcher")); /* the master's status, cleanup */
   if (o->tasks)
-    add(a, farm_program());
+    add(a, helper("keel-farm", "farm"));
   for (int i = 0; i < o->nfarm; i++)
     add(a, o->farm[i]);
   for (char **p = o->prog; *p; p++)
     add(a, *p);
 }
 
+/* The job's exit status, with one line on stderr when it is not simply
+ * the master's: a signal, keelrun's own stop, no report. */
+static int job_status(const opts *o, const keelrun_end *e)
+{
+  int rc;
+  if (e->stopped_by) {
+    fprintf(stderr, "keelrun: SIG%s: the job was stopped\n",
+            sigabbrev_np(e->stopped_by));
+    return 128 + e->stopped_by;
+  }
+  if (e->how == KEELRUN_EXIT) {
+    rc = e->value;
+  } else if (e->how == KEELRUN_SIGNAL) {
+    fprintf(stderr, "keelrun: the master (rank 0) was killed by signal %d "
+            "(%s)\n", e->value, strsignal(e->value));
+    rc = 128 + e->value;
+  } else if (e->mpirun != 0) {
+    rc = e->mpirun;
+  } else {
+    fprintf(stderr, "keelrun: the master rank ended without reporting an "
+            "exit status: failing the job\n");
+    rc = 1;
+  }
+  /* a farm's status counts failed lines: anything else is 255 */
+  return o->tasks && e->how != KEELRUN_EXIT ? 255 : rc;
+}
+
 /* Print the command (--dry-run), or run it and return the job's status. */
 static int run(const opts *o, const args *a, const char *token)
 {
+  keelrun_end e;
   if (o->dry) {
     for (int i = 0; i < a->n; i++)
       printf("%s%s", a->v[i], i + 1 < a->n ? " " : "\n");
     return 0;
   }
-  bool reported = false;
-  int rc = keelrun_run(a->v, token, &reported);
-  if (rc < 0)
+  if (keelrun_run(a->v, token, &e) < 0) {
     fprintf(stderr, "keelrun: cannot start %s: %s\n", o->mpirun,
             strerror(errno));
-  rc = rc < 0 ? 127 : rc;
-  /* a farm's status counts failed lines: anything else is 255 */
-  return o->tasks && !reported ? 255 : rc;
+    return 127;
+  }
+  return job_status(o, &e);
 }
 
 int main(int argc, char **argv)

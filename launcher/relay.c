@@ -1,32 +1,72 @@
-/* relay.c: keelrun runs mpirun as a child and relays its standard error,
- * to learn the master's exit status.
+/* relay.c: keelrun runs mpirun as a child, relays its standard error, and
+ * ends the job when the program has ended.
  *
  * With --enable-recovery (which keel needs so that a lost rank does not end
- * the job) Open MPI's mpirun exits 0 whatever its ranks return.  So the
- * master reports its own status: keel_init() registers an on_exit handler
- * when KEEL_STATUS_TOKEN is set, which writes "<token> <status>" on a line
- * of standard error.  mpirun forwards it from whichever node the master
- * runs on; this relay removes that line and copies everything else.  The
- * token is random per run, so that no program output can pass for it.
- * Signals that should end the job (Ctrl-C, Slurm's SIGTERM) go to mpirun. */
+ * the job) Open MPI's mpirun exits 0 whatever its ranks return, and across
+ * hosts it may not exit at all once a rank has ended with a status other
+ * than 0.  So keelrun learns the master's ending from keel-rank, which
+ * mpirun starts in front of each rank (launcher/rank.c): on rank 0 it
+ * writes "<token> exit N" or "<token> signal S" on a line of standard
+ * error.  mpirun forwards the line from whichever node the master runs on;
+ * this relay removes it and copies everything else, less the one PMIx line
+ * known to be harmless.  The token is random per run, so that no program
+ * output can pass for it.
+ *
+ * Once the master's ending is known, mpirun gets END_GRACE seconds to end
+ * by itself, then SIGTERM, then SIGKILL after KILL_GRACE more: the status
+ * comes back within 10 s of the master's end whatever mpirun does.
+ * keelrun's own SIGINT, SIGTERM and SIGHUP go to mpirun, which stops the
+ * job (the same grace, then SIGKILL); SIGUSR1 and SIGUSR2 go to mpirun,
+ * which passes them to every rank: the master drains.  mpirun dies with
+ * keelrun (PR_SET_PDEATHSIG), and every rank with mpirun or its orted
+ * (keel-rank), so that keelrun SIGKILLed leaves nothing behind. */
 #include "relay.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-static pid_t child;
+#define END_GRACE 1.0  /* seconds mpirun gets to end after the master */
+#define KILL_GRACE 3.0 /* seconds between SIGTERM and SIGKILL to mpirun */
+#define DRAIN_AFTER 1.0 /* seconds to read stderr once mpirun is gone */
+#define LINE_MAX_BYTES 65536
 
-static void forward_signal(int sig)
+/* Open MPI 4.1 prints this whenever a rank ends with a status other than 0
+ * under recovery (pmix_event_notification.c); it means nothing to users. */
+static const char harmless[] = "PMIX ERROR: BAD-PARAM in file "
+                               "../../../src/event/pmix_event_notification.c";
+
+static const int stop_sigs[] = {SIGINT, SIGTERM, SIGHUP};
+static const int passed_sigs[] = {SIGUSR1, SIGUSR2, SIGQUIT};
+
+typedef struct relay {
+  const char *token;
+  keelrun_end *end;
+  pid_t child;
+  int pidfd, sfd, err;
+  char buf[LINE_MAX_BYTES];
+  size_t have;
+  double term_at, kill_at; /* > 0: when to send mpirun SIGTERM, SIGKILL */
+  bool exited;
+  int mpirun_status;
+} relay;
+
+static double now(void)
 {
-  if (child > 0)
-    kill(child, sig);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 void keelrun_token(char *buf, size_t n)
@@ -41,84 +81,214 @@ void keelrun_token(char *buf, size_t n)
   snprintf(buf, n, "keel-exit-status-%016llx", x);
 }
 
-/* Copy one line to stderr unless it carries the token; then take the
- * status that follows the token (text before it is kept). */
-static void relay_line(char *line, size_t len, const char *token,
-                       int *status)
+/* The master's ending, from the text after the token. */
+static void take_status(relay *r, const char *p)
 {
-  char *hit = memmem(line, len, token, strlen(token));
+  int v;
+  if (sscanf(p, " exit %d", &v) == 1) {
+    r->end->how = KEELRUN_EXIT;
+    r->end->value = v;
+  } else if (sscanf(p, " signal %d", &v) == 1) {
+    r->end->how = KEELRUN_SIGNAL;
+    r->end->value = v;
+  } else {
+    return; /* not ours after all */
+  }
+  if (r->term_at == 0 && !r->exited)
+    r->term_at = now() + END_GRACE;
+}
+
+/* Copy one line to stderr unless it carries the token or is the harmless
+ * PMIx line; take the status that follows the token (text before it is
+ * kept). */
+static void relay_line(relay *r, char *line, size_t len)
+{
+  char *hit = memmem(line, len, r->token, strlen(r->token));
   if (!hit) {
-    fwrite(line, 1, len, stderr);
+    if (!memmem(line, len, harmless, sizeof harmless - 1))
+      fwrite(line, 1, len, stderr);
     return;
   }
-  fwrite(line, 1, (size_t)(hit - line), stderr);
-  if (hit > line)
+  if (hit > line) {
+    fwrite(line, 1, (size_t)(hit - line), stderr);
     fputc('\n', stderr);
-  *status = atoi(hit + strlen(token));
-}
-
-static void relay(int fd, const char *token, int *status)
-{
-  char buf[65536];
-  size_t have = 0;
-  for (;;) {
-    ssize_t n = read(fd, buf + have, sizeof buf - have);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    have += (size_t)n;
-    char *start = buf, *nl;
-    while ((nl = memchr(start, '\n', have - (size_t)(start - buf)))) {
-      relay_line(start, (size_t)(nl - start) + 1, token, status);
-      start = nl + 1;
-    }
-    have -= (size_t)(start - buf);
-    memmove(buf, start, have);
-    if (have == sizeof buf) { /* a line longer than the buffer: pass on */
-      fwrite(buf, 1, have, stderr);
-      have = 0;
-    }
-    fflush(stderr);
   }
-  if (have)
-    relay_line(buf, have, token, status);
-  fflush(stderr);
+  char rest[64];
+  size_t k = len - (size_t)(hit - line) - strlen(r->token);
+  snprintf(rest, sizeof rest, "%.*s", (int)(k < 63 ? k : 63),
+           hit + strlen(r->token));
+  take_status(r, rest);
 }
 
-int keelrun_run(const char *const *argv, const char *token, bool *reported)
+/* Read what stderr has; false at its end. */
+static bool read_err(relay *r)
 {
-  int p[2], st = 0, status = -1;
+  ssize_t n = read(r->err, r->buf + r->have, sizeof r->buf - r->have);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return true;
+  if (n <= 0) {
+    if (r->have)
+      relay_line(r, r->buf, r->have);
+    r->have = 0;
+    fflush(stderr);
+    return false;
+  }
+  r->have += (size_t)n;
+  char *start = r->buf, *nl;
+  while ((nl = memchr(start, '\n', r->have - (size_t)(start - r->buf)))) {
+    relay_line(r, start, (size_t)(nl - start) + 1);
+    start = nl + 1;
+  }
+  r->have -= (size_t)(start - r->buf);
+  memmove(r->buf, start, r->have);
+  if (r->have == sizeof r->buf) { /* a line longer than the buffer: pass on */
+    fwrite(r->buf, 1, r->have, stderr);
+    r->have = 0;
+  }
+  fflush(stderr);
+  return true;
+}
+
+static void on_signal(relay *r, int sig)
+{
+  for (size_t i = 0; i < sizeof stop_sigs / sizeof *stop_sigs; i++)
+    if (sig == stop_sigs[i]) {
+      if (r->end->stopped_by) { /* a second one: no more grace */
+        kill(r->child, SIGKILL);
+        return;
+      }
+      r->end->stopped_by = sig;
+      kill(r->child, sig);
+      if (!r->exited)
+        r->kill_at = now() + KILL_GRACE;
+      return;
+    }
+  kill(r->child, sig); /* SIGUSR1, SIGUSR2, SIGQUIT: mpirun passes them on */
+  if (sig == SIGUSR1 || sig == SIGUSR2)
+    fprintf(stderr, "keelrun: %s: the program is told to drain (finish "
+            "running tasks, start no more)\n", sig == SIGUSR1 ? "SIGUSR1"
+                                                            : "SIGUSR2");
+}
+
+/* The timers: SIGTERM, then SIGKILL, to an mpirun that does not end. */
+static void on_time(relay *r)
+{
+  double t = now();
+  if (r->term_at > 0 && t >= r->term_at) {
+    r->term_at = 0;
+    fprintf(stderr, "keelrun: the master ended but mpirun did not within "
+            "%.0f s: stopping it\n", END_GRACE);
+    r->end->ended_mpirun = true;
+    kill(r->child, SIGTERM);
+    r->kill_at = t + KILL_GRACE;
+  }
+  if (r->kill_at > 0 && t >= r->kill_at) {
+    r->kill_at = 0;
+    fprintf(stderr, "keelrun: mpirun did not end %.0f s after SIGTERM: "
+            "killing it\n", KILL_GRACE);
+    r->end->ended_mpirun = true;
+    kill(r->child, SIGKILL);
+  }
+}
+
+static int poll_timeout(const relay *r)
+{
+  double next = 0, t = now();
+  if (r->term_at > 0)
+    next = r->term_at;
+  if (r->kill_at > 0 && (next == 0 || r->kill_at < next))
+    next = r->kill_at;
+  if (r->exited)
+    next = next == 0 || t + DRAIN_AFTER < next ? t + DRAIN_AFTER : next;
+  if (next == 0)
+    return -1;
+  return next <= t ? 0 : (int)((next - t) * 1000) + 1;
+}
+
+/* mpirun's child side: stderr into the pipe, dead with keelrun. */
+static void exec_mpirun(const char *const *argv, int p[2], pid_t parent,
+                        const sigset_t *old)
+{
+  dup2(p[1], 2);
+  close(p[0]);
+  close(p[1]);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent)
+    _exit(127); /* keelrun died before we could ask */
+  sigprocmask(SIG_SETMASK, old, NULL);
+  execvp(argv[0], (char *const *)argv);
+  fprintf(stderr, "keelrun: cannot run %s: %s\n", argv[0], strerror(errno));
+  _exit(127);
+}
+
+static void loop(relay *r)
+{
+  double drain_until = 0;
+  for (;;) {
+    struct pollfd p[3] = {{r->err, POLLIN, 0},
+                          {r->pidfd, r->exited ? 0 : POLLIN, 0},
+                          {r->sfd, POLLIN, 0}};
+    int n = poll(p, 3, poll_timeout(r));
+    if (n < 0 && errno != EINTR)
+      break;
+    if (p[2].revents) {
+      struct signalfd_siginfo si;
+      if (read(r->sfd, &si, sizeof si) == (ssize_t)sizeof si &&
+          si.ssi_signo != SIGCHLD)
+        on_signal(r, (int)si.ssi_signo);
+    }
+    if (p[0].revents && !read_err(r))
+      r->err = -1; /* EOF: poll skips it */
+    if (!r->exited && waitpid(r->child, &r->mpirun_status, WNOHANG) ==
+                          r->child) {
+      r->exited = true;
+      r->term_at = r->kill_at = 0;
+      drain_until = now() + DRAIN_AFTER;
+    }
+    on_time(r);
+    /* Once mpirun is gone, stderr may stay open in something it left (a
+     * launch agent): read what comes for a moment, not to its end. */
+    if (r->exited && (r->err < 0 || now() >= drain_until))
+      break;
+  }
+}
+
+int keelrun_run(const char *const *argv, const char *token, keelrun_end *end)
+{
+  int p[2];
+  sigset_t set, old;
+  relay r = {.token = token, .end = end, .pidfd = -1, .sfd = -1};
+  *end = (keelrun_end){.how = KEELRUN_UNKNOWN};
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  for (size_t i = 0; i < sizeof stop_sigs / sizeof *stop_sigs; i++)
+    sigaddset(&set, stop_sigs[i]);
+  for (size_t i = 0; i < sizeof passed_sigs / sizeof *passed_sigs; i++)
+    sigaddset(&set, passed_sigs[i]);
   if (pipe(p))
     return -1;
-  if ((child = fork()) < 0)
+  sigprocmask(SIG_BLOCK, &set, &old);
+  pid_t parent = getpid();
+  if ((r.child = fork()) < 0)
     return -1;
-  if (child == 0) {
-    dup2(p[1], 2);
-    close(p[0]);
-    close(p[1]);
-    execvp(argv[0], (char *const *)argv);
-    fprintf(stderr, "keelrun: cannot run %s: %s\n", argv[0], strerror(errno));
-    _exit(127);
-  }
+  if (r.child == 0)
+    exec_mpirun(argv, p, parent, &old);
   close(p[1]);
-  struct sigaction sa = {.sa_handler = forward_signal};
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-  for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
-    sigaction(sigs[i], &sa, NULL);
-  relay(p[0], token, &status);
+  r.err = p[0];
+  fcntl(r.err, F_SETFL, O_NONBLOCK);
+  r.sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  r.pidfd = (int)syscall(SYS_pidfd_open, r.child, 0);
+  loop(&r);
+  if (!r.exited)
+    while (waitpid(r.child, &r.mpirun_status, 0) < 0 && errno == EINTR)
+      ;
   close(p[0]);
-  while (waitpid(child, &st, 0) < 0 && errno == EINTR)
-    ;
-  int mpirun = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  *reported = status >= 0;
-  if (status >= 0)
-    return status;
-  if (mpirun != 0)
-    return mpirun;
-  fprintf(stderr, "keelrun: the master rank ended without reporting an exit "
-          "status (killed, _exit(), or no keel_init): failing the job\n");
-  return 1;
+  if (r.sfd >= 0)
+    close(r.sfd);
+  if (r.pidfd >= 0)
+    close(r.pidfd);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  int st = r.mpirun_status;
+  end->mpirun = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return 0;
 }

@@ -1,17 +1,27 @@
-/* relay.h: keelrun's child mpirun and the master's exit status (relay.c). */
+/* relay.h: keelrun's child mpirun, and how the job ended (relay.c). */
 #ifndef KEELRUN_RELAY_H
 #define KEELRUN_RELAY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+enum { KEELRUN_UNKNOWN, KEELRUN_EXIT, KEELRUN_SIGNAL };
+
+/* How the job ended. */
+typedef struct keelrun_end {
+  int how;          /* the master's ending: KEELRUN_* */
+  int value;        /* its exit status, or the signal that ended it */
+  int stopped_by;   /* keelrun's own SIGINT, SIGTERM or SIGHUP, or 0 */
+  bool ended_mpirun; /* keelrun had to stop mpirun itself */
+  int mpirun;       /* mpirun's status (128 + signal when killed) */
+} keelrun_end;
+
 /* A fresh token for KEEL_STATUS_TOKEN. */
 void keelrun_token(char *buf, size_t n);
-/* Run argv (mpirun ...), relaying its stderr without the status line, and
- * return the job's exit status: the master's as it reported it (then
- * *reported is true), else mpirun's when non-zero, else 1 (the master
- * never said); 127 when argv cannot be run, -1 when the relay cannot be
- * set up. */
-int keelrun_run(const char *const *argv, const char *token, bool *reported);
+/* Run argv (mpirun ...), relaying its stderr without the status line,
+ * until mpirun has ended (by itself, or stopped by keelrun once the master
+ * had ended); *end says how it went.  0, or -1 with errno when mpirun
+ * cannot be started. */
+int keelrun_run(const char *const *argv, const char *token, keelrun_end *end);
 
 #endif
