@@ -7,7 +7,12 @@
  * finishes, writes GNU parallel's joblog, and exits like GNU parallel: 0,
  * the number of failed lines (101 for more than 100), or 255 when the farm
  * itself cannot run.  A line whose shell dies (even SIGKILLed) or runs
- * past --timeout fails alone: the worker lives on. */
+ * past --timeout fails alone: the worker lives on.
+ *
+ * Told to drain (SIGUSR1 or SIGUSR2: the batch system's time limit is
+ * near), it starts no more lines, gives those running --drain-grace
+ * seconds, kills what still runs, and exits FARM_DRAINED.  Only lines that
+ * finished are in the joblog, so --resume runs the others. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -30,6 +35,8 @@
 #include "joblog.h"
 
 #define FARM_ERROR 255
+#define FARM_DRAINED 254 /* drained before every line ran: --resume */
+#define DRAIN_GRACE 30.0 /* seconds, --drain-grace's default */
 #define MAX_LINE 131071 /* Linux's limit on one argument (MAX_ARG_STRLEN) */
 #define MAX_OUTPUT (64u << 20) /* bytes kept of each stream of a line */
 
@@ -39,7 +46,7 @@ typedef struct farm_opts {
   const char *tasks, *joblog;
   bool resume, progress;
   int retries;
-  double timeout;
+  double timeout, drain_grace;
 } farm_opts;
 
 /* What a line's task returns, followed by host, stdout and stderr. */
@@ -220,6 +227,10 @@ typedef struct farm {
   double timeout;       /* --timeout */
   double last_progress;
   size_t shown;         /* lines finished when progress last printed */
+  double drain_grace;   /* --drain-grace */
+  double kill_at;       /* draining: when what still runs is killed */
+  bool draining, killed;
+  size_t unrun;         /* lines a drain stopped: not logged */
 } farm;
 
 /* Keep one line (its newline, and a CR before it, cut): 0, or -1 after
@@ -401,14 +412,27 @@ static void on_done(keel_future *f, void *arg)
   pthread_mutex_unlock(&dq.lock);
 }
 
+/* The next line done, or NULL after 0.1 s without one (a drain is looked
+ * for that often). */
 static slot *next_done(void)
 {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += 100000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  slot *s = NULL;
   pthread_mutex_lock(&dq.lock);
-  while (dq.n == 0)
-    pthread_cond_wait(&dq.cond, &dq.lock);
-  slot *s = dq.v[dq.head];
-  dq.head = (dq.head + 1) % dq.cap;
-  dq.n--;
+  while (dq.n == 0 &&
+         pthread_cond_timedwait(&dq.cond, &dq.lock, &ts) != ETIMEDOUT)
+    ;
+  if (dq.n > 0) {
+    s = dq.v[dq.head];
+    dq.head = (dq.head + 1) % dq.cap;
+    dq.n--;
+  }
   pthread_mutex_unlock(&dq.lock);
   return s;
 }
@@ -435,13 +459,17 @@ static bool finish_line(farm *fm, keel_executor *ex, slot *x, int runs)
   outcome r;
   const char *rest = NULL;
   int rc = outcome_of(x->f, &r, &rest);
-  if (farm_failure(rc)) {
+  if (fm->draining && (rc == KEEL_ECANCELED ||
+                       (fm->killed && rc == KEEL_ESHUTDOWN))) {
+    fm->unrun++; /* stopped by the drain: not logged, --resume runs it */
+  } else if (farm_failure(rc)) {
     if (!fm->broken)
       fprintf(stderr, "keelrun: line %zu: %s; stopping\n", x->seq,
               keel_future_error(x->f) ? keel_future_error(x->f)->message
                                       : keel_strerror(rc));
     fm->broken = true;
-  } else if (x->runs < runs && !fm->broken && (rc || r.exitval || r.signal)) {
+  } else if (x->runs < runs && !fm->broken && !fm->draining &&
+             (rc || r.exitval || r.signal)) {
     keel_future_release(x->f);
     if (start(fm, ex, x) == 0)
       return true; /* quietly: it runs again */
@@ -454,6 +482,29 @@ static bool finish_line(farm *fm, keel_executor *ex, slot *x, int runs)
   }
   keel_future_release(x->f);
   return false;
+}
+
+/* Told to drain: the lines not started are cancelled, those running get
+ * the grace. */
+static void begin_drain(farm *fm, slot *s, size_t n)
+{
+  size_t cancelled = 0;
+  fm->draining = true;
+  fm->kill_at = wall() + fm->drain_grace;
+  for (size_t i = 0; i < n; i++)
+    if (s[i].f && !keel_future_done(s[i].f))
+      cancelled += keel_future_cancel(s[i].f);
+  fprintf(stderr, "keelrun: draining: %zu lines will not start; those "
+          "running get %g s to finish\n", cancelled, fm->drain_grace);
+}
+
+/* The grace is over: what still runs is killed. */
+static void end_drain(farm *fm, keel_executor *ex)
+{
+  fm->killed = true;
+  fprintf(stderr, "keelrun: drain grace of %g s over: killing the lines "
+          "still running\n", fm->drain_grace);
+  keel_executor_shutdown(ex, KEEL_SHUTDOWN_KILL);
 }
 
 /* Run the lines seqs[0..n), each up to `runs` times while it fails, a
@@ -477,7 +528,12 @@ static int run_all(farm *fm, keel_executor *ex, const size_t *seqs, size_t n,
       running++;
   }
   while (running > 0) {
-    if (!finish_line(fm, ex, next_done(), runs))
+    slot *x = next_done();
+    if (!fm->draining && keel_draining())
+      begin_drain(fm, s, n);
+    if (fm->draining && !fm->killed && wall() >= fm->kill_at)
+      end_drain(fm, ex);
+    if (x && !finish_line(fm, ex, x, runs))
       running--;
     if (fm->progress)
       progress(fm, false);
@@ -525,6 +581,13 @@ static void parse(int argc, char **argv, farm_opts *o)
       if (!*optarg || *end || !(o->timeout > 0) || o->timeout > 1e9)
         usage_error("--timeout takes seconds above 0, not '%s'", optarg);
       break;
+    case 'g':
+      o->drain_grace = strtod(optarg, &end);
+      if (!*optarg || *end || !(o->drain_grace >= 0) ||
+          o->drain_grace > 1e9)
+        usage_error("--drain-grace takes seconds, 0 or more, not '%s'",
+                    optarg);
+      break;
     case ':': usage_error("option '%s' needs a value", argv[optind - 1]);
     default: usage_error("unknown option '%s'", argv[optind - 1]);
     }
@@ -564,7 +627,7 @@ static keel_executor *open_executor(const farm_opts *o)
 
 int main(int argc, char **argv)
 {
-  farm_opts o = {0};
+  farm_opts o = {.drain_grace = DRAIN_GRACE};
   farm fm = {0};
   if (keel_init(&argc, &argv)) /* workers serve inside and exit */
     return FARM_ERROR;
@@ -581,15 +644,23 @@ int main(int argc, char **argv)
   fm.jobs = pending(&fm, seqs);
   fm.progress = o.progress;
   fm.timeout = o.timeout;
+  fm.drain_grace = o.drain_grace;
   /* --retries K: a failing line runs up to K times in all (GNU parallel) */
   int n = run_all(&fm, ex, seqs, fm.jobs, o.retries > 1 ? o.retries : 1);
   if (o.progress)
     progress(&fm, true);
-  keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
+  if (!fm.killed) /* a drain's kill released it already */
+    keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
   if (fm.log && fclose(fm.log))
     joblog_failed(&fm);
   int fin = keel_finalize();
   if (n < 0 || fin || fm.log_failed)
     return FARM_ERROR;
+  if (fm.unrun) {
+    fprintf(stderr, "keelrun: drained: %zu of %zu lines did not run to "
+            "their end; run the same command with --resume for them\n",
+            fm.unrun, fm.jobs);
+    return FARM_DRAINED;
+  }
   return fm.failed > 100 ? 101 : (int)fm.failed;
 }

@@ -12,6 +12,7 @@
   X("resume", no_argument, 'r')                                              \
   X("retries", required_argument, 'R')                                       \
   X("timeout", required_argument, 'T')                                       \
-  X("progress", no_argument, 'p')
+  X("progress", no_argument, 'p')                                           \
+  X("drain-grace", required_argument, 'g')
 
 #endif

@@ -179,13 +179,29 @@ KEEL_EXPORT int keel_get_reusable_executor(const keel_options *o,
 KEEL_EXPORT int keel_executor_resize(keel_executor *ex, int max_workers);
 
 enum {
-  KEEL_SHUTDOWN_WAIT = 1,  /* wait until every submitted task finished */
-  KEEL_SHUTDOWN_CANCEL = 2 /* cancel the futures that have not started */
+  KEEL_SHUTDOWN_WAIT = 1,   /* wait until every submitted task finished */
+  KEEL_SHUTDOWN_CANCEL = 2, /* cancel the futures that have not started */
+  KEEL_SHUTDOWN_KILL = 4    /* also kill the tasks that run: their task
+                               processes are killed and their futures fail
+                               with KEEL_ESHUTDOWN */
 };
 
 /* Shut ex down and release it.  Never hangs on a dead worker.  Without
- * KEEL_SHUTDOWN_WAIT it returns at once and the remaining tasks still run. */
+ * KEEL_SHUTDOWN_WAIT it returns at once and the remaining tasks still run
+ * (unless KEEL_SHUTDOWN_KILL stops them). */
 KEEL_EXPORT int keel_executor_shutdown(keel_executor *ex, int flags);
+
+/* True once the job was asked to drain, because its time limit is near:
+ * the master got SIGUSR1 or SIGUSR2 (what `sbatch --signal=B:USR1@120`
+ * sends, and what keelrun passes on to it), or keel_drain() was called.
+ * keel only reports it: running tasks go on, submissions are still taken.
+ * The program decides: stop submitting, cancel or wait for what is queued,
+ * checkpoint, return.  keel_init() installs the master's handler for the
+ * two signals unless the program set its own before (then call
+ * keel_drain() from it); worker ranks and task processes ignore them. */
+KEEL_EXPORT bool keel_draining(void);
+/* Start a drain, as the signals do.  Async-signal-safe. */
+KEEL_EXPORT void keel_drain(void);
 
 KEEL_EXPORT unsigned keel_executor_id(const keel_executor *ex);
 KEEL_EXPORT int keel_executor_workers(const keel_executor *ex);

@@ -14,8 +14,10 @@ runtime_libkeel_core_la_SOURCES = \
 	runtime/proto/comm.h runtime/proto/comm.c \
 	runtime/api/api.h runtime/api/hub.c runtime/api/future.c \
 	runtime/api/completion.c runtime/api/executor.c runtime/api/map.c \
+	runtime/api/drain.c \
 	runtime/master/master.h runtime/master/ranks.c \
-	runtime/master/transport.c runtime/master/dispatch.c \
+	runtime/master/transport.c runtime/master/watch.c \
+	runtime/master/dispatch.c \
 	runtime/master/manager.c \
 	runtime/worker/worker.h runtime/worker/spawn.c runtime/worker/strays.c \
 	runtime/worker/uplink.c runtime/worker/slot.c runtime/worker/nanny.c \

@@ -38,20 +38,6 @@ static int save_argv(int argc, char **argv)
   return KEEL_OK;
 }
 
-/* Under keelrun: say how the master ends.  mpirun started with recovery
- * exits 0 whatever its ranks return, so keelrun picks this line out of the
- * job's stderr to exit with the program's status (launcher/relay.c). */
-static void report_exit_status(int status, void *unused)
-{
-  (void)unused;
-  const char *token = getenv("KEEL_STATUS_TOKEN");
-  char line[160];
-  int n = snprintf(line, sizeof line, "%s %d\n", token ? token : "",
-                   status);
-  if (token && n > 0 && n < (int)sizeof line && write(2, line, (size_t)n))
-    return;
-}
-
 static void at_exit_finalize(void)
 {
   if (keel__self.role == KEEL__ROLE_MASTER && !init.finalized)
@@ -103,7 +89,7 @@ int keel_init(int *argc, char ***argv)
     keel__nanny_spawned(parent);
   if ((rc = take_world_role()) || (rc = keel__manager_start(init.comm)))
     return rc;
-  on_exit(report_exit_status, NULL); /* runs after at_exit_finalize */
+  keel__drain_install();
   atexit(at_exit_finalize);
   return KEEL_OK;
 }

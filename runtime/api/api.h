@@ -107,6 +107,7 @@ struct keel__hub {
   int spawn_want;   /* spawned workers the executors want (users write) */
   /* user threads' own, under lock */
   keel_executor *reusable; /* keel_get_reusable_executor()'s */
+  atomic_bool draining;    /* keel_drain(), from a signal handler too */
 };
 
 extern struct keel__hub keel__hub;
@@ -140,6 +141,7 @@ struct keel_executor {
   bool shutdown;         /* no more submits */
   bool released;         /* the user gave the handle back */
   bool cancel_req;       /* KEEL_SHUTDOWN_CANCEL asked ... */
+  bool kill_req;         /* ... with KEEL_SHUTDOWN_KILL */
   /* hub: set by the manager under the hub's lock, read by user threads */
   bool cancel_done;      /* ... and done */
   bool finished;         /* all done and closed */
@@ -155,5 +157,10 @@ int keel__executor_submit(keel_executor *ex, uint64_t fn, uint32_t item_size,
                           const void *arg, size_t len, keel_future **f);
 /* Free what the executor itself holds (not its futures, not ex->sched). */
 void keel__executor_free(keel_executor *ex);
+
+/* ---- drain.c ---- */
+/* The master's handlers for SIGUSR1 and SIGUSR2, where the program has
+ * none. */
+void keel__drain_install(void);
 
 #endif /* KEEL_API_H */

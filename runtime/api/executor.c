@@ -213,8 +213,11 @@ static void wait_flag_locked(bool *flag)
 
 int keel_executor_shutdown(keel_executor *ex, int flags)
 {
-  if (!ex || (flags & ~(KEEL_SHUTDOWN_WAIT | KEEL_SHUTDOWN_CANCEL)))
+  if (!ex || (flags & ~(KEEL_SHUTDOWN_WAIT | KEEL_SHUTDOWN_CANCEL |
+                        KEEL_SHUTDOWN_KILL)))
     return KEEL_EINVAL;
+  if (flags & KEEL_SHUTDOWN_KILL) /* what has not started goes too */
+    flags |= KEEL_SHUTDOWN_CANCEL;
   keel__hub_lock();
   if (ex->released) {
     keel__hub_unlock();
@@ -225,6 +228,8 @@ int keel_executor_shutdown(keel_executor *ex, int flags)
   ex->shutdown = true;
   if (flags & KEEL_SHUTDOWN_CANCEL)
     ex->cancel_req = true;
+  if (flags & KEEL_SHUTDOWN_KILL)
+    ex->kill_req = true;
   keel__hub_wake_locked();
   if (flags & KEEL_SHUTDOWN_CANCEL)
     wait_flag_locked(&ex->cancel_done);

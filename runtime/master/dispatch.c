@@ -174,6 +174,32 @@ void keel__dispatch_cancel_pending(keel__sched *s)
   s->npend += nkeep;
 }
 
+void keel__dispatch_kill(keel__sched *s)
+{
+  keel_error e = {KEEL_ESHUTDOWN, "killed: its executor was shut down with "
+                  "KEEL_SHUTDOWN_KILL", -1, NULL, 0, -1, 0, NULL};
+  keel_future *f;
+  keel__future_batch_begin();
+  while ((f = pend_pop(s))) {
+    if (f->state == KEEL__F_CANCELLED) { /* the user's cancel was first */
+      keel__future_batch_drop(f);
+      keel__assert(s->outstanding > 0);
+      s->outstanding--;
+    } else {
+      finish(s, f, f->state == KEEL__F_PENDING ? KEEL_ECANCELED
+                                                : KEEL_ESHUTDOWN,
+             NULL, 0, f->state == KEEL__F_PENDING ? NULL : &e);
+    }
+  }
+  for (int i = 0; i < s->nw; i++) {
+    fail_all(s, &s->w[i]->flight, KEEL_ESHUTDOWN, &e);
+    s->w[i]->inflight = 0;
+    if (s->w[i]->state == KEEL__W_ACTIVE) /* closed next turn: its */
+      s->w[i]->state = KEEL__W_RETIRING;  /* nanny kills the process */
+  }
+  keel__future_batch_end();
+}
+
 /* Fail what is queued on a broken executor with its broken_msg. */
 static void fail_pending_broken(keel__sched *s)
 {

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #define STOP_TIMEOUT 10.0   /* seconds to wait for BYE */
-#define HEARTBEAT_EVERY 0.5 /* seconds between our heartbeats */
 
 static keel__master master;
 
@@ -79,14 +78,18 @@ static keel__sched *find_exec(keel__master *m, uint32_t id)
   return NULL;
 }
 
-/* The master's half of the lifeline: its pid, node and heartbeat timeout,
- * so that a nanny can watch it as it watches the nanny. */
+/* The master's half of the lifeline: its pid, node, heartbeat timeout and
+ * lifeline socket, so that a nanny can watch it as it watches the nanny
+ * (watch.c). */
 static void send_hello(keel__master *m, int rank)
 {
   char node[128];
   keel_buf b = {0};
   keel__hello h = {.pid = (uint32_t)getpid(),
                    .timeout = m->heartbeat_timeout,
+                   .port = (uint32_t)m->watch.port,
+                   .token = m->watch.token,
+                   .addrs = m->watch.addrs,
                    .node = (char *)keel__lifeline_node(node, sizeof node)};
   keel__wire_put_hello(&b, &h, true);
   send_work(m, rank, &b);
@@ -107,7 +110,7 @@ static void on_hello(keel__master *m, int rank, keel__wire_rd *rd)
   k->core = h.core;
   k->hello = true;
   /* On our own kernel a pidfd tells the nanny's death at once; elsewhere
-   * only its silence does (check_heartbeats). */
+   * its lifeline socket does (watch.c). */
   k->pidfd = keel__lifeline_open(k->pid, h.node);
   h.host = NULL;
   keel__wire_hello_free(&h);
@@ -179,95 +182,6 @@ static int progress(keel__master *m)
   return act;
 }
 
-/* ---- watching the ranks ---- */
-
-static void send_heartbeats(keel__master *m)
-{
-  for (int r = 1; r < m->ranks.n; r++) {
-    keel_buf b = {0};
-    keel__wire_put_hdr(&b, KEEL__M_HEARTBEAT, 0, 0);
-    keel__wire_finish(&b, 0, 0);
-    if (m->ranks.v[r]->hello && !m->ranks.v[r]->stopped &&
-        keel__transport_send(m, r, &b, false))
-      rank_fail(m, r, "a send to it failed");
-    else
-      keel__buf_free(&b); /* taken by a send, or not to be sent */
-  }
-}
-
-/* Room to poll every rank's pidfd; false if there is none. */
-static bool pidfd_room(keel__master *m)
-{
-  if (m->pcap >= m->ranks.n)
-    return true;
-  struct pollfd *f = realloc(m->pfds, (size_t)m->ranks.n * sizeof *f);
-  int *w = f ? realloc(m->pwho, (size_t)m->ranks.n * sizeof *w) : NULL;
-  m->pfds = f ? f : m->pfds;
-  m->pwho = w ? w : m->pwho;
-  if (!w) /* heartbeats still notice, later */
-    return false;
-  m->pcap = m->ranks.n;
-  return true;
-}
-
-/* Nannies on this kernel whose process is gone: their pidfd is readable.
- * One poll() for all of them, each turn of the loop.  Their last messages
- * are handled first, so that results they sent before dying are not lost. */
-static int check_pidfds(keel__master *m)
-{
-  int n = 0, act = 0;
-  if (!pidfd_room(m))
-    return 0;
-  for (int r = 1; r < m->ranks.n; r++)
-    if (!m->ranks.v[r]->lost && m->ranks.v[r]->pidfd >= 0) {
-      m->pfds[n] = (struct pollfd){m->ranks.v[r]->pidfd, POLLIN, 0};
-      m->pwho[n++] = r;
-    }
-  if (n == 0 || poll(m->pfds, (nfds_t)n, 0) <= 0)
-    return 0;
-  keel__transport_post(m);
-  keel__transport_complete(m, handle);
-  for (int i = 0; i < n; i++) {
-    keel__rank *k = m->ranks.v[m->pwho[i]];
-    if (!m->pfds[i].revents || k->lost)
-      continue;
-    close(k->pidfd); /* a stopped rank's exit is seen once, not each turn */
-    k->pidfd = -1;
-    if (!k->stopped) {
-      char why[96];
-      snprintf(why, sizeof why, "its nanny (pid %d) died", k->pid);
-      lose_rank(m, m->pwho[i], why);
-      act++;
-    }
-  }
-  return act;
-}
-
-static int check_heartbeats(keel__master *m)
-{
-  double now = keel__clock_now();
-  int act = check_pidfds(m);
-  if (now - m->last_beat < HEARTBEAT_EVERY)
-    return act;
-  m->last_beat = now;
-  send_heartbeats(m);
-  for (int r = 1; r < m->ranks.n; r++) {
-    keel__rank *k = m->ranks.v[r];
-    if (!k->lost && !k->stopped &&
-        now - k->last_heard > m->heartbeat_timeout) {
-      char why[128];
-      /* Alive but silent on our kernel: a hung nanny.  Kill it, so that it
-       * cannot linger and hold up the job's end (MPI_Finalize, mpirun). */
-      bool kill = keel__lifeline_kill(k->pidfd);
-      snprintf(why, sizeof why, "no heartbeat for %.1f s%s",
-               now - k->last_heard, kill ? "; killed it" : "");
-      lose_rank(m, r, why);
-      act++;
-    }
-  }
-  return act;
-}
-
 /* ---- executors ---- */
 
 /* Take what user threads left in the hub under its lock; act on it
@@ -299,6 +213,7 @@ static int sync_users(keel__master *m, bool *stopping)
     s->shutdown = ex->shutdown || keel__hub.stopping;
     s->released = ex->released;
     s->cancel = ex->cancel_req && !ex->cancel_done;
+    s->kill = ex->kill_req;
   }
   *stopping = keel__hub.stopping;
   keel__hub.wake_pending = false; /* all taken */
@@ -325,7 +240,10 @@ static int step_execs(keel__master *m, bool *all_finished)
     q = q->next;
     if (s->cancel) {
       s->cancel = false;
-      keel__dispatch_cancel_pending(s);
+      if (s->kill)
+        keel__dispatch_kill(s);
+      else
+        keel__dispatch_cancel_pending(s);
       publish(&ex->cancel_done);
     }
     if (!ex->finished) {
@@ -356,8 +274,21 @@ static bool idle_wait(keel__master *m, double s)
     sched_yield();
     return false;
   }
-  struct pollfd fds[2] = {{keel__hub.wake_fd, POLLIN, 0},
-                          {m->bell, POLLIN, 0}};
+  int want = 2 + 2 * m->ranks.n + m->watch.npending + 1;
+  if (m->napcap < want) {
+    struct pollfd *v = realloc(m->nap, (size_t)want * sizeof *v);
+    if (v) {
+      m->nap = v;
+      m->napcap = want;
+    }
+  }
+  struct pollfd *fds = m->nap, two[2];
+  if (!fds) /* no memory: the rest is seen after the nap */
+    fds = two;
+  fds[0] = (struct pollfd){keel__hub.wake_fd, POLLIN, 0};
+  fds[1] = (struct pollfd){m->bell, POLLIN, 0};
+  int n = 2 + (fds == two ? 0
+                          : keel__watch_pollfds(m, fds + 2, m->napcap - 2));
   keel__hub_lock();
   /* A user asked for us since sync_users() looked: do not nap on it. */
   bool pending = keel__hub.wake_pending;
@@ -365,7 +296,7 @@ static bool idle_wait(keel__master *m, double s)
   keel__hub_unlock();
   if (pending)
     return true;
-  if (keel__clock_poll(fds, 2, s) > 0) {
+  if (keel__clock_poll(fds, (unsigned long)n, s) > 0) {
     uint64_t n;
     woken = true;
     if (fds[0].revents && read(keel__hub.wake_fd, &n, sizeof n) < 0) {
@@ -431,7 +362,7 @@ static void *manager_main(void *arg)
     bool stopping, all_finished;
     int act = sync_users(m, &stopping);
     act += progress(m);
-    act += check_heartbeats(m);
+    act += keel__watch_check(m);
     act += keel__ranks_grow(&m->ranks); /* after losses: replace first */
     act += step_execs(m, &all_finished);
     if (stopping && all_finished)
@@ -476,11 +407,14 @@ int keel__manager_start(MPI_Comm comm)
   keel__transport_init(&m->net);
   m->send = send_work;
   m->fail = rank_fail;
+  m->lose = lose_rank;
+  m->handle = handle;
   m->bell = -1;
   int rc = keel__ranks_start(&m->ranks, comm);
   if (rc)
     return rc;
   m->heartbeat_timeout = heartbeat_timeout();
+  keel__watch_start(m);
   if ((keel__hub.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
     return KEEL_ESYS;
   m->bell = keel__doorbell_open();
@@ -505,6 +439,10 @@ bool keel__manager_stop(void)
   pthread_join(m->thread, NULL);
   keel__hub.running = false;
   close_wakers(m);
+  keel__watch_stop(m);
+  free(m->nap);
+  m->nap = NULL;
+  m->napcap = 0;
   keel__ranks_free(&m->ranks);
   return !m->world_broken;
 }

@@ -6,6 +6,8 @@
  *                them, spawning workers for a program started alone
  *   transport.c  MPI traffic with the workers: nonblocking sends (and the
  *                doorbell of a nanny on this node), receives in order
+ *   watch.c      how a rank is found gone: pidfds, lifeline sockets,
+ *                heartbeats
  *   dispatch.c   one executor as the manager runs it: workers, prefetch
  *                window, results, crash policy
  *   manager.c    the thread: the hub, messages, rank loss, heartbeats,
@@ -25,6 +27,7 @@
 #include "proto/wire.h"
 
 #include <mpi.h>
+#include <poll.h>
 
 /* ---- ranks.c ---- */
 
@@ -34,6 +37,7 @@ typedef struct keel__rank {
   int pid, core;
   bool hello, lost, stopped;
   int pidfd;   /* watches the nanny when it shares our kernel */
+  int sock;    /* its lifeline connection when it does not, or -1 */
   int index;   /* spawned: its worker index on the node, else -1 */
   int nexec;   /* executors it serves */
   double last_heard;
@@ -96,6 +100,30 @@ void keel__transport_test(keel__transport *t);
 /* Nothing arriving from a live rank and no send pending to one. */
 bool keel__transport_idle(const struct keel__master *m);
 
+/* ---- watch.c ---- */
+
+typedef struct keel__watch {
+  int lfd, port;     /* the lifeline socket (-1 if none) and its port */
+  uint64_t token;    /* what nannies say on it (HELLO tells them) */
+  char addrs[1024];  /* this host's addresses (HELLO tells them) */
+  int *pending;      /* accepted, not greeted yet */
+  int npending, qcap;
+  struct pollfd *pfds; /* one poll() over pidfds and sockets */
+  int *pwho, pcap;
+  double last_beat;  /* when it last sent heartbeats */
+} keel__watch;
+
+/* The lifeline socket (a log line if there can be none). */
+int keel__watch_start(struct keel__master *m);
+void keel__watch_stop(struct keel__master *m);
+/* One turn: greet new lifelines, lose the ranks whose pidfd or lifeline
+ * says they died or that went silent, send heartbeats.  How many were
+ * lost. */
+int keel__watch_check(struct keel__master *m);
+/* Its fds, for the manager's nap to end when one is ready: how many of
+ * cap it wrote. */
+int keel__watch_pollfds(struct keel__master *m, struct pollfd *fds, int cap);
+
 /* ---- dispatch.c ---- */
 
 /* One worker rank as an executor sees it. */
@@ -115,7 +143,7 @@ typedef struct keel__sched {
   keel__queue node; /* on keel__master.execs */
   /* the hub's requests as the manager last copied them */
   int target;
-  bool shutdown, released, cancel;
+  bool shutdown, released, cancel, kill;
   keel__queue pending; /* futures accepted, not sent */
   size_t npend;
   size_t outstanding;  /* accepted and not yet done */
@@ -149,15 +177,18 @@ void keel__dispatch_closed(struct keel__master *m, keel__sched *s, int rank);
 void keel__dispatch_rank_lost(struct keel__master *m, keel__sched *s,
                               int rank, const char *why);
 void keel__dispatch_cancel_pending(keel__sched *s);
+/* KEEL_SHUTDOWN_KILL: fail every future not done with KEEL_ESHUTDOWN and
+ * close every worker, whose nanny kills the task process. */
+void keel__dispatch_kill(keel__sched *s);
 
 /* ---- manager.c ---- */
 
 typedef struct keel__master {
   keel__ranks ranks;
   keel__transport net;
+  keel__watch watch;
   keel__queue execs; /* the executors it runs (keel__sched.node) */
   double heartbeat_timeout;
-  double last_beat; /* when it last sent heartbeats */
   int bell;         /* nannies on this node ring it (doorbell) */
   bool world_broken; /* a rank of MPI_COMM_WORLD is gone without
                         MPI_Finalize: nobody may call it */
@@ -165,8 +196,10 @@ typedef struct keel__master {
   /* What the files below manager.c call back into it for. */
   void (*send)(struct keel__master *m, int rank, keel_buf *b); /* work */
   void (*fail)(struct keel__master *m, int rank, const char *why);
-  struct pollfd *pfds; /* the nannies' pidfds, polled each turn */
-  int *pwho, pcap;
+  void (*lose)(struct keel__master *m, int rank, const char *why);
+  int (*handle)(struct keel__master *m, int rank, char **buf, size_t n);
+  struct pollfd *nap;  /* what the manager's nap polls */
+  int napcap;
 } keel__master;
 
 /* Start the manager thread over comm (master rank 0, workers 1..). */

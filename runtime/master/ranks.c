@@ -32,7 +32,7 @@ static keel__rank *new_rank(double now)
   keel__rank *k = calloc(1, sizeof *k);
   if (!k)
     return NULL;
-  *k = (keel__rank){.core = -1, .pidfd = -1, .index = -1,
+  *k = (keel__rank){.core = -1, .pidfd = -1, .sock = -1, .index = -1,
                     .last_heard = now};
   keel__recvq_init(&k->recvs);
   return k;

@@ -268,6 +268,9 @@ void keel__wire_put_hello(keel_buf *b, const keel__hello *h, bool from_master)
   keel__wire_put_u32(b, h->pid);
   if (from_master) {
     keel__wire_put_f64(b, h->timeout);
+    keel__wire_put_u32(b, h->port);
+    keel__wire_put_u64(b, h->token);
+    keel__wire_put_str(b, h->addrs);
   } else {
     keel__wire_put_u32(b, (uint32_t)h->core);
     keel__wire_put_str(b, h->host);
@@ -280,15 +283,19 @@ int keel__wire_get_hello(keel__wire_rd *r, keel__hello *h, bool from_master)
 {
   *h = (keel__hello){.core = -1};
   h->pid = keel__wire_get_u32(r);
-  if (from_master)
+  if (from_master) {
     h->timeout = keel__wire_get_f64(r);
-  else {
+    h->port = keel__wire_get_u32(r);
+    h->token = keel__wire_get_u64(r);
+    h->addrs = keel__wire_get_str(r);
+  } else {
     h->core = (int32_t)keel__wire_get_u32(r);
     h->host = keel__wire_get_str(r);
   }
   h->node = keel__wire_get_str(r);
   if (!r->err && (h->pid == 0 || h->pid > INT32_MAX || h->core < -1 ||
-                  (from_master && !(h->timeout > 0 && h->timeout < 1e6))))
+                  (from_master && !(h->timeout > 0 && h->timeout < 1e6)) ||
+                  h->port > 65535))
     r->err = 1;
   if (r->err) {
     keel__wire_hello_free(h);
@@ -301,7 +308,8 @@ void keel__wire_hello_free(keel__hello *h)
 {
   free(h->host);
   free(h->node);
-  h->host = h->node = NULL;
+  free(h->addrs);
+  h->host = h->node = h->addrs = NULL;
 }
 
 /* ---- one item of a map chunk's result ---- */

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 
 #define KEEL__WIRE_MAGIC 0x4C45454Bu /* "KEEL" little-endian */
-#define KEEL__WIRE_VERSION 1
+#define KEEL__WIRE_VERSION 2 /* 2: the master's HELLO names its lifeline */
 #define KEEL__WIRE_HDR 20
 #define KEEL__WIRE_MAX (1u << 30) /* largest payload, bytes */
 /* Largest task argument and largest result: a message's payload less room
@@ -128,13 +128,17 @@ void keel__wire_put_open(keel_buf *b, uint32_t exec, const keel__xopts *o);
 int keel__wire_get_open(keel__wire_rd *r, keel__xopts *o);
 
 /* HELLO: a nanny's (pid, core, host, node) or the master's answer (pid,
- * heartbeat timeout, node); node is keel__lifeline_node().  Strings owned after
- * keel__wire_get_hello: keel__wire_hello_free. */
+ * heartbeat timeout, lifeline port, token and addresses, node); node is
+ * keel__lifeline_node().  Strings owned after keel__wire_get_hello:
+ * keel__wire_hello_free. */
 typedef struct keel__hello {
   uint32_t pid;
   int32_t core;
   double timeout;
+  uint32_t port;  /* the master's lifeline socket, 0 if it has none */
+  uint64_t token; /* what a nanny says on it to be let in */
   char *host, *node;
+  char *addrs;    /* the master's addresses, comma-separated */
 } keel__hello;
 void keel__wire_put_hello(keel_buf *b, const keel__hello *h, bool from_master);
 int keel__wire_get_hello(keel__wire_rd *r, keel__hello *h, bool from_master);

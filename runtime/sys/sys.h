@@ -53,6 +53,23 @@ const char *keel__lifeline_node(char *buf, size_t n);
 int keel__lifeline_open(int pid, const char *node);
 bool keel__lifeline_dead(int fd); /* the process is gone */
 bool keel__lifeline_kill(int fd); /* SIGKILL it; false if that failed */
+/* Across nodes, a TCP connection from each nanny to the master, closed by
+ * the kernel of whichever dies.  The master listens on every address
+ * (nonblocking fd, or -1; *port gets the port) ... */
+int keel__lifeline_listen(int *port);
+/* ... and tells its addresses ("a,b,c": up, not loopback) in HELLO. */
+int keel__lifeline_addrs(char *buf, size_t n);
+/* A nanny connects to one of addrs (its own subnets first), each try
+ * bounded by timeout seconds, and greets: the connected fd, or -1. */
+int keel__lifeline_connect(const char *addrs, int port, uint64_t token,
+                           uint32_t rank, double timeout);
+/* The master accepts (nonblocking: the fd, or -1) ... */
+int keel__lifeline_accept(int lfd);
+/* ... and reads the greeting: 1 with *rank when it came with the token
+ * (answered), 0 when it has not come yet, -1 when it is bad (close it). */
+int keel__lifeline_greet(int fd, uint64_t token, uint32_t *rank);
+/* The other end closed the connection: its process died. */
+bool keel__lifeline_closed(int fd);
 
 /* ---- bind.c: hwloc ---- */
 /* Bind this process to one core chosen by its index among the workers of

@@ -15,21 +15,34 @@
 #include <unistd.h>
 
 #define HEARTBEAT_EVERY 1.0 /* seconds */
+#define CONNECT_TIMEOUT 2.0 /* seconds per address of the master's */
 
 static keel__nanny nanny;
 
 /* ---- messages from the master ---- */
 
-/* The master's HELLO: who it is, and how long a silence means it is gone. */
+/* The master's HELLO: who it is, how long a silence means it is gone, and
+ * how to watch it: its pid on our node, its lifeline socket from another
+ * (through which it watches us too). */
 static void on_master_hello(keel__nanny *n, keel__wire_rd *rd)
 {
   keel__hello h;
-  if (keel__wire_get_hello(rd, &h, true) || n->master_pidfd >= 0) {
+  if (keel__wire_get_hello(rd, &h, true) || n->master_pid) {
     keel__log("malformed or second HELLO from the master");
-  } else {
-    n->master_pid = (int)h.pid;
-    n->master_pidfd = keel__lifeline_open(n->master_pid, h.node);
-    n->master_timeout = h.timeout;
+    keel__wire_hello_free(&h);
+    return;
+  }
+  n->master_pid = (int)h.pid;
+  n->master_pidfd = keel__lifeline_open(n->master_pid, h.node);
+  n->master_timeout = h.timeout;
+  if (n->master_pidfd < 0 && h.port) {
+    n->master_sock = keel__lifeline_connect(h.addrs, (int)h.port, h.token,
+                                            (uint32_t)n->rank,
+                                            CONNECT_TIMEOUT);
+    if (n->master_sock < 0)
+      keel__log("cannot reach the master's lifeline socket (port %u at %s): "
+                "its death and ours are noticed by heartbeats only",
+                h.port, h.addrs ? h.addrs : "?");
   }
   keel__wire_hello_free(&h);
 }
@@ -49,6 +62,10 @@ static void check_master(keel__nanny *n, double now)
   char why[96];
   if (keel__lifeline_dead(n->master_pidfd))
     snprintf(why, sizeof why, "its process (pid %d) died", n->master_pid);
+  else if (n->master_sock >= 0 && keel__lifeline_dead(n->master_sock) &&
+           keel__lifeline_closed(n->master_sock))
+    snprintf(why, sizeof why, "its process (pid %d) died: the lifeline "
+             "connection closed", n->master_pid);
   else if (now - n->last_heard > n->master_timeout)
     snprintf(why, sizeof why, "no message from it for %.1f s",
              now - n->last_heard);
@@ -130,11 +147,13 @@ static int receive(keel__nanny *n)
  * if the ring did. */
 static bool sleep_on_children(keel__nanny *n, double s)
 {
-  struct pollfd fds[KEEL__MAX_SLOTS * 3 + 1];
+  struct pollfd fds[KEEL__MAX_SLOTS * 3 + 2];
   int k = 0;
   for (int i = 0; i < KEEL__MAX_SLOTS; i++)
     if (n->slots[i])
       k += keel__slot_pollfds(n->slots[i], fds + k);
+  if (n->master_sock >= 0)
+    fds[k++] = (struct pollfd){n->master_sock, POLLIN | POLLRDHUP, 0};
   if (n->bell >= 0)
     fds[k++] = (struct pollfd){n->bell, POLLIN, 0};
   if (keel__clock_poll(fds, (unsigned long)k, s) > 0 && n->bell >= 0 &&
@@ -207,12 +226,17 @@ void keel__nanny_main(MPI_Comm comm, int rank, int index)
   keel__self.core = keel__bind_self(index, desc, sizeof desc);
   keel__bind_report(rank, desc);
   n->comm = comm;
-  n->bell = n->master_pidfd = -1;
+  n->rank = rank;
+  n->bell = n->master_pidfd = n->master_sock = -1;
   n->master_timeout = KEEL__HEARTBEAT_TIMEOUT;
   keel__sendq_init(&n->sends);
   keel__recvq_init(&n->recvs);
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
   signal(SIGPIPE, SIG_IGN);
+  /* The batch system's warning is for the master (api/drain.c); ignored
+   * here, it is ignored by the task processes too (worker/spawn.c). */
+  signal(SIGUSR1, SIG_IGN);
+  signal(SIGUSR2, SIG_IGN);
   keel__strays_init();
   n->bell = keel__doorbell_open();
   n->last_heard = keel__clock_now();
@@ -221,6 +245,8 @@ void keel__nanny_main(MPI_Comm comm, int rank, int index)
   close_all(n);
   keel__uplink_simple(n, KEEL__M_BYE, 0);
   flush_sends(n);
+  if (n->master_sock >= 0) /* after BYE: the master expects us to go */
+    close(n->master_sock);
   MPI_Comm_free(&n->comm);
   if (!n->no_finalize)
     MPI_Finalize();

@@ -60,6 +60,8 @@ pid_t keel__spawn_task(int chan, int crash, int shm)
   posix_spawnattr_init(&at);
   sigemptyset(&none);
   sigfillset(&all);
+  sigdelset(&all, SIGUSR1); /* ignored, as by the nanny: see nanny.c */
+  sigdelset(&all, SIGUSR2);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
                                     POSIX_SPAWN_SETSIGMASK |
                                     POSIX_SPAWN_SETSIGDEF);

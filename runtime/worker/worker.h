@@ -41,8 +41,10 @@ typedef struct keel__nanny {
   bool stopping;     /* STOP came */
   bool no_finalize;  /* STOP said KEEL__STOP_NO_FINALIZE */
   int bell;          /* the master on our node wakes us with it */
-  /* the lifeline to the master (sys/lifeline.c) */
-  int master_pidfd, master_pid;
+  /* the lifeline to the master (sys/lifeline.c): a pidfd on its node, a
+   * socket from another */
+  int master_pidfd, master_sock, master_pid;
+  int rank; /* ours in the job */
   double master_timeout;
 } keel__nanny;
 

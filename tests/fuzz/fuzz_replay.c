@@ -24,8 +24,9 @@ static size_t seeds(keel_buf *out, int *who, size_t max)
   keel__result r = {7, 0, 42, arg, 16};
   keel__xopts o = {1.5, 2.5, 1 << 20, 3, KEEL_ON_CRASH_RETRY, 0x99, arg, 4};
   keel__death d = {7, KEEL__C_CRASH, 11, -1, "killed", "#0 f"};
-  keel__hello nh = {1234, 0, 0, "host", "boot ns"};
-  keel__hello mh = {99, -1, 10.0, NULL, "boot ns"};
+  keel__hello nh = {.pid = 1234, .host = "host", .node = "boot ns"};
+  keel__hello mh = {.pid = 99, .core = -1, .timeout = 10.0, .port = 40000,
+                    .token = 42, .node = "boot ns", .addrs = "10.0.0.1"};
   size_t n = 0;
 #define SEED(w, code)                                                         \
   do {                                                                        \

@@ -955,8 +955,11 @@ static int rd_hello_of(const keel_buf *b, size_t cut, keel__hello *h,
 static void test_hello_round_trip(void)
 {
   WATCHDOG(10);
-  keel__hello nanny = {4242, 3, 0, "node17", "boot pid:[1]"};
-  keel__hello master = {77, -1, 12.5, NULL, "boot pid:[2]"};
+  keel__hello nanny = {.pid = 4242, .core = 3, .host = "node17",
+                       .node = "boot pid:[1]"};
+  keel__hello master = {.pid = 77, .core = -1, .timeout = 12.5,
+                        .port = 40123, .token = 0x1234567890abcdefull,
+                        .node = "boot pid:[2]", .addrs = "10.0.0.1,fe80::1"};
   keel_buf b = {0}, c = {0};
   keel__hello h;
   keel__wire_put_hello(&b, &nanny, false);
@@ -972,8 +975,11 @@ static void test_hello_round_trip(void)
                         KEEL_OK);
   CU_ASSERT_EQUAL(h.pid, 77);
   CU_ASSERT_EQUAL(h.timeout, 12.5);
+  CU_ASSERT_EQUAL(h.port, 40123);
+  CU_ASSERT_EQUAL(h.token, 0x1234567890abcdefull);
   CU_ASSERT_PTR_NULL(h.host);
   CU_ASSERT_STRING_EQUAL(h.node, "boot pid:[2]");
+  CU_ASSERT_STRING_EQUAL(h.addrs, "10.0.0.1,fe80::1");
   keel__wire_hello_free(&h);
   /* every truncation fails and leaves nothing to free */
   for (size_t cut = 0; cut < b.len - KEEL__WIRE_HDR; cut++) {
@@ -990,9 +996,10 @@ static void test_hello_round_trip(void)
 static void test_hello_hostile(void)
 {
   WATCHDOG(10);
-  keel__hello bad_nanny[] = {{0, 0, 0, "h", "n"},
-                             {(uint32_t)INT32_MAX + 1u, 0, 0, "h", "n"},
-                             {5, -2, 0, "h", "n"}};
+  keel__hello bad_nanny[] = {
+      {.pid = 0, .host = "h", .node = "n"},
+      {.pid = (uint32_t)INT32_MAX + 1u, .host = "h", .node = "n"},
+      {.pid = 5, .core = -2, .host = "h", .node = "n"}};
   double bad_timeouts[] = {0, -1, 1e7, NAN, INFINITY};
   for (size_t i = 0; i < sizeof bad_nanny / sizeof *bad_nanny; i++) {
     keel_buf b = {0};
@@ -1004,12 +1011,21 @@ static void test_hello_hostile(void)
   }
   for (size_t i = 0; i < sizeof bad_timeouts / sizeof *bad_timeouts; i++) {
     keel_buf b = {0};
-    keel__hello h, m = {9, -1, bad_timeouts[i], NULL, "n"};
+    keel__hello h, m = {.pid = 9, .core = -1, .timeout = bad_timeouts[i],
+                        .node = "n"};
     keel__wire_put_hello(&b, &m, true);
     CU_ASSERT_EQUAL(rd_hello_of(&b, b.len - KEEL__WIRE_HDR, &h, true),
                     KEEL_EPROTO);
     keel__buf_free(&b);
   }
+  /* a lifeline port past 65535 */
+  keel_buf b = {0};
+  keel__hello h, m = {.pid = 9, .core = -1, .timeout = 10, .port = 65536,
+                      .node = "n", .addrs = "10.0.0.1"};
+  keel__wire_put_hello(&b, &m, true);
+  CU_ASSERT_EQUAL(rd_hello_of(&b, b.len - KEEL__WIRE_HDR, &h, true),
+                  KEEL_EPROTO);
+  keel__buf_free(&b);
 }
 
 static void test_item_round_trip_and_hostile(void)
