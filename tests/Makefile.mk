@@ -89,6 +89,13 @@ tests_mpi_orphan_master_SOURCES = tests/mpi/orphan_master.c \
 TESTS += tests/scripts/orphans
 EXTRA_DIST += tests/scripts/orphans
 
+# How the job ends: the master's status (return, _exit, a signal), a lost
+# worker, keelrun's own signals and death; on one host and across two.
+check_PROGRAMS += tests/mpi/endings
+tests_mpi_endings_SOURCES = tests/mpi/endings.c tests/mpi/tasks.h
+TESTS += tests/scripts/endings
+EXTRA_DIST += tests/scripts/endings
+
 # Across two hosts made of network namespaces (tests/scripts/netns-cluster).
 check_PROGRAMS += tests/mpi/mpi_multinode
 tests_mpi_mpi_multinode_SOURCES = tests/mpi/mpi_multinode.c $(TESTS_SHARED)
