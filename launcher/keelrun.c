@@ -40,6 +40,7 @@ static void usage(FILE *out)
 "                        SLURM_NTASKS - 1 inside a Slurm job)\n"
 "      --bind core|none  pin each worker to one core with hwloc (default core)\n"
 "      --report-bindings print one line per rank: rank, host, core, PUs\n"
+"      --tag-output      start each line tasks print with [rank R host H task T]\n"
 "      --hostfile F      Open MPI hostfile: spread the ranks over its hosts\n"
 "      --host H[,H...]   hosts to run on (Open MPI --host syntax)\n"
 "  -x VAR[=VALUE]        export VAR to every rank (repeatable)\n"
@@ -199,7 +200,7 @@ static void add(args *a, const char *s)
 typedef struct opts {
   const char *bind, *hostfile, *hosts, *mpirun;
   const char *exports[64], *mca[128];
-  int workers, report, dry, nexports, nmca;
+  int workers, report, tag, dry, nexports, nmca;
   const char *farm[16]; /* the task farm's options, for keel-farm */
   int nfarm;
   bool tasks;
@@ -210,6 +211,7 @@ static const struct option long_opts[] = {
     {"workers", required_argument, 0, 'n'},
     {"bind", required_argument, 0, 'b'},
     {"report-bindings", no_argument, 0, 'r'},
+    {"tag-output", no_argument, 0, 'T'},
     {"hostfile", required_argument, 0, 'f'},
     {"host", required_argument, 0, 'H'},
     {"mpirun", required_argument, 0, 'm'},
@@ -250,6 +252,7 @@ static void parse(int argc, char **argv, opts *o)
       o->bind = optarg;
       break;
     case 'r': o->report = 1; break;
+    case 'T': o->tag = 1; break;
     case 'f': o->hostfile = optarg; break;
     case 'H': o->hosts = optarg; break;
     case 'x':
@@ -332,6 +335,8 @@ static void plan(opts *o, args *a, char *token, size_t ntoken)
   export_var(a, "KEEL_STATUS_TOKEN", token);
   if (o->report)
     export_var(a, "KEEL_REPORT_BINDINGS", "1");
+  if (o->tag)
+    export_var(a, "KEEL_TAG_OUTPUT", "1");
   for (int i = 0; i < o->nexports; i++) {
     add(a, "-x");
     add(a, o->exports[i]);

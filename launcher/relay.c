@@ -1,5 +1,5 @@
-/* relay.c: keelrun runs mpirun as a child, relays its standard error, and
- * ends the job when the program has ended.
+/* relay.c: keelrun runs mpirun as a child, relays its standard output and
+ * error, and ends the job when the program has ended.
  *
  * With --enable-recovery (which keel needs so that a lost rank does not end
  * the job) Open MPI's mpirun exits 0 whatever its ranks return, and across
@@ -10,7 +10,11 @@
  * error.  mpirun forwards the line from whichever node the master runs on;
  * this relay removes it and copies everything else, less the one PMIx line
  * known to be harmless.  The token is random per run, so that no program
- * output can pass for it.
+ * output can pass for it.  Both streams are relayed a whole line per
+ * write(): mpirun passes a rank's output on in pieces as it reads them, and
+ * `keelrun ... > log 2>&1` would otherwise see a line of one stream cut by
+ * a line of the other (a line that stays unfinished for PARTIAL_AFTER is
+ * passed on as it is).
  *
  * Once the master's ending is known, mpirun gets END_GRACE seconds to end
  * by itself, then SIGTERM, then SIGKILL after KILL_GRACE more: the status
@@ -39,8 +43,11 @@
 
 #define END_GRACE 1.0  /* seconds mpirun gets to end after the master */
 #define KILL_GRACE 3.0 /* seconds between SIGTERM and SIGKILL to mpirun */
-#define DRAIN_AFTER 1.0 /* seconds to read stderr once mpirun is gone */
-#define LINE_MAX_BYTES 65536
+#define DRAIN_AFTER 1.0 /* seconds to read its output once mpirun is gone */
+#define PARTIAL_AFTER 1.0 /* seconds an unfinished line waits for its end */
+/* Longer than any line the runtime prints (64 KiB and a tag): longer ones
+ * are the program's own, passed on in pieces of this size. */
+#define LINE_MAX_BYTES (128u << 10)
 
 /* Open MPI 4.1 prints this whenever a rank ends with a status other than 0
  * under recovery (pmix_event_notification.c); it means nothing to users. */
@@ -50,13 +57,21 @@ static const char harmless[] = "PMIX ERROR: BAD-PARAM in file "
 static const int stop_sigs[] = {SIGINT, SIGTERM, SIGHUP};
 static const int passed_sigs[] = {SIGUSR1, SIGUSR2, SIGQUIT};
 
+/* One of mpirun's streams, read from a pipe, written to ours. */
+typedef struct stream {
+  int in, out;   /* in: -1 at its end */
+  bool filter;   /* stderr: the status line and the PMIx line */
+  char buf[LINE_MAX_BYTES];
+  size_t have;
+  double since;  /* when the unfinished line in buf began */
+} stream;
+
 typedef struct relay {
   const char *token;
   keelrun_end *end;
   pid_t child;
-  int pidfd, sfd, err;
-  char buf[LINE_MAX_BYTES];
-  size_t have;
+  int pidfd, sfd;
+  stream io[2]; /* mpirun's stdout, stderr */
   double term_at, kill_at; /* > 0: when to send mpirun SIGTERM, SIGKILL */
   bool exited;
   int mpirun_status;
@@ -98,20 +113,37 @@ static void take_status(relay *r, const char *p)
     r->term_at = now() + END_GRACE;
 }
 
-/* Copy one line to stderr unless it carries the token or is the harmless
- * PMIx line; take the status that follows the token (text before it is
- * kept). */
-static void relay_line(relay *r, char *line, size_t len)
+static void write_all(int fd, const char *p, size_t n)
 {
-  char *hit = memmem(line, len, r->token, strlen(r->token));
+  while (n) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return; /* our own output is gone: nothing to do about it */
+    p += k;
+    n -= (size_t)k;
+  }
+}
+
+/* Pass one line on, in one write(), unless on stderr it carries the token
+ * or is the harmless PMIx line; take the status that follows the token
+ * (text before it is kept). */
+static void relay_line(relay *r, stream *st, char *line, size_t len)
+{
+  char *hit = st->filter ? memmem(line, len, r->token, strlen(r->token))
+                         : NULL;
   if (!hit) {
-    if (!memmem(line, len, harmless, sizeof harmless - 1))
-      fwrite(line, 1, len, stderr);
+    if (!st->filter || !memmem(line, len, harmless, sizeof harmless - 1))
+      write_all(st->out, line, len);
     return;
   }
   if (hit > line) {
-    fwrite(line, 1, (size_t)(hit - line), stderr);
-    fputc('\n', stderr);
+    char keep[LINE_MAX_BYTES + 1];
+    size_t k = (size_t)(hit - line);
+    memcpy(keep, line, k);
+    keep[k] = '\n';
+    write_all(st->out, keep, k + 1);
   }
   char rest[64];
   size_t k = len - (size_t)(hit - line) - strlen(r->token);
@@ -120,33 +152,42 @@ static void relay_line(relay *r, char *line, size_t len)
   take_status(r, rest);
 }
 
-/* Read what stderr has; false at its end. */
-static bool read_err(relay *r)
+/* The unfinished line, as it is. */
+static void flush_partial(relay *r, stream *st)
 {
-  ssize_t n = read(r->err, r->buf + r->have, sizeof r->buf - r->have);
+  if (st->have)
+    relay_line(r, st, st->buf, st->have);
+  st->have = 0;
+}
+
+/* Read what a stream has and pass its whole lines on; at its end, the
+ * rest. */
+static void read_stream(relay *r, stream *st)
+{
+  ssize_t n = read(st->in, st->buf + st->have, sizeof st->buf - st->have);
   if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return true;
+    return;
   if (n <= 0) {
-    if (r->have)
-      relay_line(r, r->buf, r->have);
-    r->have = 0;
-    fflush(stderr);
-    return false;
+    flush_partial(r, st);
+    close(st->in);
+    st->in = -1;
+    return;
   }
-  r->have += (size_t)n;
-  char *start = r->buf, *nl;
-  while ((nl = memchr(start, '\n', r->have - (size_t)(start - r->buf)))) {
-    relay_line(r, start, (size_t)(nl - start) + 1);
+  if (st->have == 0)
+    st->since = now();
+  st->have += (size_t)n;
+  char *start = st->buf, *nl;
+  while ((nl = memchr(start, '\n', st->have - (size_t)(start - st->buf)))) {
+    relay_line(r, st, start, (size_t)(nl - start) + 1);
     start = nl + 1;
   }
-  r->have -= (size_t)(start - r->buf);
-  memmove(r->buf, start, r->have);
-  if (r->have == sizeof r->buf) { /* a line longer than the buffer: pass on */
-    fwrite(r->buf, 1, r->have, stderr);
-    r->have = 0;
+  if (start > st->buf) {
+    st->have -= (size_t)(start - st->buf);
+    memmove(st->buf, start, st->have);
+    st->since = now();
   }
-  fflush(stderr);
-  return true;
+  if (st->have == sizeof st->buf) /* a line longer than the buffer */
+    flush_partial(r, st);
 }
 
 static void on_signal(relay *r, int sig)
@@ -194,6 +235,11 @@ static void on_time(relay *r)
 static int poll_timeout(const relay *r)
 {
   double next = 0, t = now();
+  for (int i = 0; i < 2; i++)
+    if (r->io[i].have)
+      next = next == 0 || r->io[i].since + PARTIAL_AFTER < next
+                 ? r->io[i].since + PARTIAL_AFTER
+                 : next;
   if (r->term_at > 0)
     next = r->term_at;
   if (r->kill_at > 0 && (next == 0 || r->kill_at < next))
@@ -205,13 +251,16 @@ static int poll_timeout(const relay *r)
   return next <= t ? 0 : (int)((next - t) * 1000) + 1;
 }
 
-/* mpirun's child side: stderr into the pipe, dead with keelrun. */
-static void exec_mpirun(const char *const *argv, int p[2], pid_t parent,
+/* mpirun's child side: stdout and stderr into the pipes, dead with
+ * keelrun. */
+static void exec_mpirun(const char *const *argv, int p[2][2], pid_t parent,
                         const sigset_t *old)
 {
-  dup2(p[1], 2);
-  close(p[0]);
-  close(p[1]);
+  for (int i = 0; i < 2; i++) {
+    dup2(p[i][1], i + 1);
+    close(p[i][0]);
+    close(p[i][1]);
+  }
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent)
     _exit(127); /* keelrun died before we could ask */
@@ -225,20 +274,25 @@ static void loop(relay *r)
 {
   double drain_until = 0;
   for (;;) {
-    struct pollfd p[3] = {{r->err, POLLIN, 0},
+    struct pollfd p[4] = {{r->io[0].in, POLLIN, 0},
+                          {r->io[1].in, POLLIN, 0},
                           {r->pidfd, r->exited ? 0 : POLLIN, 0},
                           {r->sfd, POLLIN, 0}};
-    int n = poll(p, 3, poll_timeout(r));
+    int n = poll(p, 4, poll_timeout(r));
     if (n < 0 && errno != EINTR)
       break;
-    if (p[2].revents) {
+    if (p[3].revents) {
       struct signalfd_siginfo si;
       if (read(r->sfd, &si, sizeof si) == (ssize_t)sizeof si &&
           si.ssi_signo != SIGCHLD)
         on_signal(r, (int)si.ssi_signo);
     }
-    if (p[0].revents && !read_err(r))
-      r->err = -1; /* EOF: poll skips it */
+    for (int i = 0; i < 2; i++) {
+      if (p[i].revents && r->io[i].in >= 0) /* EOF: poll skips it after */
+        read_stream(r, &r->io[i]);
+      if (r->io[i].have && now() >= r->io[i].since + PARTIAL_AFTER)
+        flush_partial(r, &r->io[i]);
+    }
     if (!r->exited && waitpid(r->child, &r->mpirun_status, WNOHANG) ==
                           r->child) {
       r->exited = true;
@@ -246,18 +300,22 @@ static void loop(relay *r)
       drain_until = now() + DRAIN_AFTER;
     }
     on_time(r);
-    /* Once mpirun is gone, stderr may stay open in something it left (a
-     * launch agent): read what comes for a moment, not to its end. */
-    if (r->exited && (r->err < 0 || now() >= drain_until))
+    /* Once mpirun is gone, its output may stay open in something it left
+     * (a launch agent): read what comes for a moment, not to its end. */
+    if (r->exited && ((r->io[0].in < 0 && r->io[1].in < 0) ||
+                      now() >= drain_until))
       break;
   }
+  for (int i = 0; i < 2; i++)
+    flush_partial(r, &r->io[i]);
 }
 
 int keelrun_run(const char *const *argv, const char *token, keelrun_end *end)
 {
-  int p[2];
+  int p[2][2];
   sigset_t set, old;
-  relay r = {.token = token, .end = end, .pidfd = -1, .sfd = -1};
+  static relay r; /* its buffers are large */
+  r = (relay){.token = token, .end = end, .pidfd = -1, .sfd = -1};
   *end = (keelrun_end){.how = KEELRUN_UNKNOWN};
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
@@ -265,24 +323,35 @@ int keelrun_run(const char *const *argv, const char *token, keelrun_end *end)
     sigaddset(&set, stop_sigs[i]);
   for (size_t i = 0; i < sizeof passed_sigs / sizeof *passed_sigs; i++)
     sigaddset(&set, passed_sigs[i]);
-  if (pipe(p))
+  if (pipe(p[0]))
     return -1;
+  if (pipe(p[1])) {
+    close(p[0][0]);
+    close(p[0][1]);
+    return -1;
+  }
   sigprocmask(SIG_BLOCK, &set, &old);
   pid_t parent = getpid();
   if ((r.child = fork()) < 0)
     return -1;
   if (r.child == 0)
     exec_mpirun(argv, p, parent, &old);
-  close(p[1]);
-  r.err = p[0];
-  fcntl(r.err, F_SETFL, O_NONBLOCK);
+  for (int i = 0; i < 2; i++) {
+    close(p[i][1]);
+    r.io[i].in = p[i][0];
+    r.io[i].out = i + 1;
+    r.io[i].filter = i == 1;
+    fcntl(r.io[i].in, F_SETFL, O_NONBLOCK);
+  }
   r.sfd = signalfd(-1, &set, SFD_CLOEXEC);
   r.pidfd = (int)syscall(SYS_pidfd_open, r.child, 0);
   loop(&r);
   if (!r.exited)
     while (waitpid(r.child, &r.mpirun_status, 0) < 0 && errno == EINTR)
       ;
-  close(p[0]);
+  for (int i = 0; i < 2; i++)
+    if (r.io[i].in >= 0)
+      close(r.io[i].in);
   if (r.sfd >= 0)
     close(r.sfd);
   if (r.pidfd >= 0)

@@ -17,10 +17,12 @@ runtime_libkeel_core_la_SOURCES = \
 	runtime/api/drain.c \
 	runtime/master/master.h runtime/master/ranks.c \
 	runtime/master/transport.c runtime/master/watch.c \
+	runtime/master/output.c \
 	runtime/master/dispatch.c \
 	runtime/master/manager.c \
 	runtime/worker/worker.h runtime/worker/spawn.c runtime/worker/strays.c \
-	runtime/worker/uplink.c runtime/worker/slot.c runtime/worker/nanny.c \
+	runtime/worker/uplink.c runtime/worker/output.c \
+	runtime/worker/slot.c runtime/worker/nanny.c \
 	runtime/task/task.h runtime/task/taskproc.c
 runtime_libkeel_core_la_CFLAGS = $(AM_CFLAGS) $(HWLOC_CFLAGS) \
 	-fvisibility=hidden

@@ -96,6 +96,12 @@ tests_mpi_endings_SOURCES = tests/mpi/endings.c tests/mpi/tasks.h
 TESTS += tests/scripts/endings
 EXTRA_DIST += tests/scripts/endings
 
+# What tasks print: whole lines, once each, tagged on demand.
+check_PROGRAMS += tests/mpi/printer
+tests_mpi_printer_SOURCES = tests/mpi/printer.c tests/mpi/tasks.h
+TESTS += tests/scripts/output
+EXTRA_DIST += tests/scripts/output
+
 # Across two hosts made of network namespaces (tests/scripts/netns-cluster).
 check_PROGRAMS += tests/mpi/mpi_multinode
 tests_mpi_mpi_multinode_SOURCES = tests/mpi/mpi_multinode.c $(TESTS_SHARED)

@@ -117,6 +117,20 @@ static void on_hello(keel__master *m, int rank, keel__wire_rd *rd)
   send_hello(m, rank);
 }
 
+/* Lines its task processes printed. */
+static void on_output(keel__master *m, int rank, const keel__wire_hdr *h,
+                      keel__wire_rd *rd)
+{
+  for (uint32_t i = 0; i < h->count; i++) {
+    keel__output rec;
+    if (keel__wire_get_output(rd, &rec)) {
+      rank_fail(m, rank, "it sent a malformed OUTPUT message");
+      return;
+    }
+    keel__output_lines(&m->out, &rec, rank, m->ranks.v[rank]->host);
+  }
+}
+
 static void on_death(keel__master *m, int rank, keel__sched *s,
                      keel__wire_rd *rd)
 {
@@ -160,6 +174,9 @@ static int handle(keel__master *m, int rank, char **buf, size_t n)
   case KEEL__M_CLOSED:
     if (s)
       keel__dispatch_closed(m, s, rank);
+    return 1;
+  case KEEL__M_OUTPUT:
+    on_output(m, rank, &h, &rd);
     return 1;
   case KEEL__M_BYE:
     m->ranks.v[rank]->stopped = true;
@@ -415,6 +432,8 @@ int keel__manager_start(MPI_Comm comm)
     return rc;
   m->heartbeat_timeout = heartbeat_timeout();
   keel__watch_start(m);
+  if ((rc = keel__output_start(&m->out)))
+    return rc;
   if ((keel__hub.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
     return KEEL_ESYS;
   m->bell = keel__doorbell_open();
@@ -440,6 +459,7 @@ bool keel__manager_stop(void)
   keel__hub.running = false;
   close_wakers(m);
   keel__watch_stop(m);
+  keel__output_stop(&m->out); /* every line printed before we return */
   free(m->nap);
   m->nap = NULL;
   m->napcap = 0;

@@ -8,6 +8,8 @@
  *                doorbell of a nanny on this node), receives in order
  *   watch.c      how a rank is found gone: pidfds, lifeline sockets,
  *                heartbeats
+ *   output.c     the lines task processes print, printed whole by a
+ *                thread of its own
  *   dispatch.c   one executor as the manager runs it: workers, prefetch
  *                window, results, crash policy
  *   manager.c    the thread: the hub, messages, rank loss, heartbeats,
@@ -124,6 +126,26 @@ int keel__watch_check(struct keel__master *m);
  * cap it wrote. */
 int keel__watch_pollfds(struct keel__master *m, struct pollfd *fds, int cap);
 
+/* ---- output.c ---- */
+
+typedef struct keel__printer {
+  pthread_mutex_t lock;
+  pthread_cond_t more, room;
+  keel__queue chunks; /* to write, in order */
+  size_t bytes;       /* queued */
+  bool tag;           /* KEEL_TAG_OUTPUT: "[rank R host H task T] " */
+  bool stop, running;
+  pthread_t thread;
+} keel__printer;
+
+int keel__output_start(keel__printer *p);
+/* Write what is queued, then end the thread. */
+void keel__output_stop(keel__printer *p);
+/* Queue one OUTPUT record from rank (the manager thread): it is printed
+ * whole, in arrival order, on our stdout or stderr. */
+void keel__output_lines(keel__printer *p, const keel__output *rec, int rank,
+                        const char *host);
+
 /* ---- dispatch.c ---- */
 
 /* One worker rank as an executor sees it. */
@@ -187,6 +209,7 @@ typedef struct keel__master {
   keel__ranks ranks;
   keel__transport net;
   keel__watch watch;
+  keel__printer out; /* what task processes print */
   keel__queue execs; /* the executors it runs (keel__sched.node) */
   double heartbeat_timeout;
   int bell;         /* nannies on this node ring it (doorbell) */

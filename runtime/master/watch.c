@@ -78,7 +78,7 @@ static void adopt_socket(keel__master *m, int fd, uint32_t rank)
   k->sock = fd;
 }
 
-/* New connections, and greetings of those accepted before. */
+/* New connections (the listening socket is readable). */
 static void accept_lifelines(keel__master *m)
 {
   keel__watch *w = &m->watch;
@@ -95,6 +95,12 @@ static void accept_lifelines(keel__master *m)
     }
     w->pending[w->npending++] = fd;
   }
+}
+
+/* Greetings on the connections accepted before. */
+static void greet_lifelines(keel__master *m)
+{
+  keel__watch *w = &m->watch;
   for (int i = 0; i < w->npending;) {
     uint32_t rank;
     int g = keel__lifeline_greet(w->pending[i], w->token, &rank);
@@ -112,10 +118,11 @@ static void accept_lifelines(keel__master *m)
 
 /* ---- one poll over pidfds and sockets ---- */
 
-/* Room to poll two fds per rank; false if there is none. */
+/* Room to poll two fds per rank, the listening socket and the pending
+ * connections; false if there is none. */
 static bool poll_room(keel__watch *w, int nranks)
 {
-  int want = 2 * nranks;
+  int want = 2 * nranks + 1 + w->npending;
   if (w->pcap >= want)
     return true;
   struct pollfd *f = realloc(w->pfds, (size_t)want * sizeof *f);
@@ -165,14 +172,25 @@ static const char *gone(keel__rank *k, int fd, char *why, size_t n)
   return k->stopped ? NULL : why;
 }
 
-/* Nannies whose pidfd or lifeline says they are gone.  Their last messages
- * are handled first. */
+/* One poll() a turn: new lifelines, their greetings, and the nannies whose
+ * pidfd or lifeline says they are gone (their last messages are handled
+ * first). */
 static int check_deaths(keel__master *m)
 {
   keel__watch *w = &m->watch;
-  int n = 0, act = 0;
+  int n = 0, act = 0, first_rank;
   if (!poll_room(w, m->ranks.n))
     return 0;
+  if (w->lfd >= 0) {
+    w->pfds[n] = (struct pollfd){w->lfd, POLLIN, 0};
+    w->pwho[n++] = 0;
+  }
+  bool greet = false;
+  for (int i = 0; i < w->npending; i++) {
+    w->pfds[n] = (struct pollfd){w->pending[i], POLLIN, 0};
+    w->pwho[n++] = 0;
+  }
+  first_rank = n;
   for (int r = 1; r < m->ranks.n; r++) {
     keel__rank *k = m->ranks.v[r];
     if (k->lost)
@@ -188,9 +206,20 @@ static int check_deaths(keel__master *m)
   }
   if (n == 0 || poll(w->pfds, (nfds_t)n, 0) <= 0)
     return 0;
+  for (int i = 0; i < first_rank; i++)
+    greet |= w->pfds[i].revents && w->pfds[i].fd != w->lfd;
+  if (w->lfd >= 0 && w->pfds[0].revents)
+    accept_lifelines(m);
+  if (greet || (w->lfd >= 0 && w->pfds[0].revents))
+    greet_lifelines(m); /* a greeting often comes with the connection */
+  bool dead = false;
+  for (int i = first_rank; i < n; i++)
+    dead |= w->pfds[i].revents != 0;
+  if (!dead)
+    return 0;
   keel__transport_post(m);
   keel__transport_complete(m, m->handle);
-  for (int i = 0; i < n; i++) {
+  for (int i = first_rank; i < n; i++) {
     keel__rank *k = m->ranks.v[w->pwho[i]];
     char why[128];
     if (!w->pfds[i].revents || k->lost)
@@ -242,7 +271,6 @@ static int check_silence(keel__master *m, double now)
 int keel__watch_check(keel__master *m)
 {
   double now = keel__clock_now();
-  accept_lifelines(m);
   int act = check_deaths(m);
   if (now - m->watch.last_beat < HEARTBEAT_EVERY)
     return act;

@@ -30,6 +30,19 @@ typedef struct keel__shm {
   _Atomic uint64_t task_id; /* 0 between tasks */
   _Atomic double started;   /* keel__clock_now() when it started */
   _Atomic uint32_t phase;   /* KEEL__P_* */
+  /* What a task printed is its own, to the byte (worker/output.c):
+   *  - the nanny adds 1 to reads before and after each read of the task
+   *    process's stdout and stderr pipes (odd: a read under way);
+   *  - a task that printed (reads moved while it ran, or bytes are still
+   *    in a pipe) sets out_task to its id before it sends its result, and
+   *    the task process starts nothing until the nanny has read the rest
+   *    and ended its last line: out_done = out_task.
+   * Looking costs a task two ioctls, so a task process looks only once it
+   * has printed at all (printed, set by the nanny; or stdio held bytes),
+   * or always under KEEL_TAG_OUTPUT, where every line names its task. */
+  _Atomic uint32_t reads;
+  _Atomic uint32_t printed;
+  _Atomic uint64_t out_task, out_done;
 } keel__shm;
 enum { KEEL__P_START = 0, KEEL__P_INIT = 1, KEEL__P_READY = 2 };
 

@@ -365,3 +365,22 @@ int keel__wire_get_item(keel__wire_rd *r, int32_t *status, const void **p, uint3
     r->err = 1;
   return r->err ? KEEL_EPROTO : KEEL_OK;
 }
+
+/* ---- OUTPUT ---- */
+
+void keel__wire_put_output(keel_buf *b, const keel__output *o)
+{
+  keel__wire_put_u64(b, o->task_id);
+  keel__wire_put_u32(b, o->stream);
+  keel__wire_put_bytes(b, o->data, o->len);
+}
+
+int keel__wire_get_output(keel__wire_rd *r, keel__output *o)
+{
+  o->task_id = keel__wire_get_u64(r);
+  o->stream = keel__wire_get_u32(r);
+  o->data = keel__wire_get_bytes(r, &o->len);
+  if (!r->err && o->stream != 1 && o->stream != 2)
+    r->err = 1;
+  return r->err ? KEEL_EPROTO : KEEL_OK;
+}

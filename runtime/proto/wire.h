@@ -41,7 +41,8 @@ enum keel__msg {
   KEEL__M_BYE = 9,      /* nanny -> master: exiting */
   KEEL__M_INITFAIL = 10,/* task process -> nanny: the initializer failed */
   KEEL__M_HEARTBEAT = 11,/* both ways: still alive */
-  KEEL__M_LAST = 11
+  KEEL__M_OUTPUT = 12,  /* nanny -> master: lines its task processes wrote */
+  KEEL__M_LAST = 12
 };
 
 /* STOP's count: flags. */
@@ -153,6 +154,20 @@ void keel__wire_put_item(keel_buf *b, int32_t status, const void *p, size_t n);
 int keel__wire_item_begin(keel_buf *b);
 void keel__wire_item_end(keel_buf *b, int32_t status);
 int keel__wire_get_item(keel__wire_rd *r, int32_t *status, const void **p, uint32_t *n);
+
+/* OUTPUT: records of whole lines that one task (0: none) wrote on one
+ * stream (1 stdout, 2 stderr).  A line longer than KEEL__LINE_MAX comes
+ * in pieces of that size; the master prints records whole, so that lines
+ * of different tasks never mix. */
+#define KEEL__LINE_MAX (64u << 10)
+typedef struct keel__output {
+  uint64_t task_id;
+  uint32_t stream;
+  const void *data;
+  uint32_t len;
+} keel__output;
+void keel__wire_put_output(keel_buf *b, const keel__output *o);
+int keel__wire_get_output(keel__wire_rd *r, keel__output *o);
 
 typedef struct keel__death {
   uint64_t task_id;

@@ -12,13 +12,17 @@
 
 #include <errno.h>
 #include <execinfo.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +39,7 @@ static struct {
   keel_buf copy;           /* an argument copied to be aligned */
   struct stat chan;        /* fd 3 as the nanny gave it */
   const char *volatile name; /* registered name of the running task */
+  bool tag;                /* KEEL_TAG_OUTPUT: every line names its task */
 } tp;
 
 static bool write_all(int fd, const char *p, size_t n)
@@ -157,6 +162,56 @@ static ssize_t next_msg(size_t *consumed)
   }
 }
 
+/* ---- output ---- */
+
+/* The nanny's count of reads of our output pipes, once no read is under
+ * way (channel.h). */
+static uint32_t settled_reads(void)
+{
+  uint32_t r;
+  while ((r = atomic_load(&tp.shm->reads)) & 1)
+    sched_yield();
+  return r;
+}
+
+static bool pipe_has_bytes(int fd)
+{
+  int n = 0;
+  return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* What the task printed goes out now, not when a buffer fills in some
+ * later task.  True when it printed anything (channel.h): then its result
+ * carries out_task, and end_output() waits for the nanny.  A task process
+ * that never printed pays nothing here: its first bytes written straight
+ * to fd 1 or 2 (not through stdio) may then, if the nanny has not read
+ * them when the task ends, be taken for the next task's. */
+static bool flush_output(uint32_t reads_before)
+{
+  bool held = __fpending(stdout) || __fpending(stderr);
+  if (held) {
+    fflush(stdout);
+    fflush(stderr);
+  }
+  if (!held && !tp.tag && !atomic_load(&tp.shm->printed))
+    return false;
+  return held || pipe_has_bytes(1) || pipe_has_bytes(2) ||
+         settled_reads() != reads_before;
+}
+
+/* The nanny has read all the task printed and ended its last line: the
+ * next task may print.  Bounded: a nanny that never answers costs at most
+ * a second, and some lines their separation. */
+static void end_output(uint64_t id)
+{
+  double wait = 5e-6, until = keel__clock_now() + 1.0;
+  while (atomic_load(&tp.shm->out_done) != id &&
+         keel__clock_now() < until) {
+    keel__clock_sleep(wait);
+    wait = wait < 1e-3 ? wait * 2 : wait;
+  }
+}
+
 /* ---- running tasks ---- */
 
 static int normalise(int rc, keel_buf *b)
@@ -221,6 +276,7 @@ static void run_task(const keel__task *t)
   const char *name;
   keel_task_fn *fn = keel__registry_fn(t->fn, &name);
   double t0 = keel__clock_now();
+  uint32_t reads = settled_reads();
   int status;
   keel__buf_reset(res);
   tp.name = name;
@@ -240,6 +296,9 @@ static void run_task(const keel__task *t)
               n, (size_t)KEEL__PAYLOAD_MAX);
     status = KEEL_ETASK;
   }
+  bool printed = flush_output(reads);
+  if (printed)
+    atomic_store(&tp.shm->out_task, t->id);
   double t1 = keel__clock_now();
   double us = (t1 - t0) * 1e6;
   keel__result r = {t->id, status, us > 4e9 ? 4000000000u : (uint32_t)us,
@@ -249,6 +308,8 @@ static void run_task(const keel__task *t)
    * is blamed on it, after it on nothing. */
   atomic_store(&tp.shm->task_id, 0);
   tp.name = NULL;
+  if (printed)
+    end_output(t->id);
 }
 
 static void run_tasks(const char *m, const keel__wire_hdr *h)
@@ -316,6 +377,9 @@ static void attach_to_nanny(void)
     _exit(1);
   unsetenv(KEEL__ENV_ROLE);
   unsetenv(KEEL__ENV_NANNY);
+  const char *tag = getenv("KEEL_TAG_OUTPUT");
+  tp.tag = tag && *tag && strcmp(tag, "0");
+
 }
 
 void keel__taskproc_main(void)

@@ -147,7 +147,7 @@ static int receive(keel__nanny *n)
  * if the ring did. */
 static bool sleep_on_children(keel__nanny *n, double s)
 {
-  struct pollfd fds[KEEL__MAX_SLOTS * 3 + 2];
+  struct pollfd fds[KEEL__MAX_SLOTS * KEEL__SLOT_FDS + 2];
   int k = 0;
   for (int i = 0; i < KEEL__MAX_SLOTS; i++)
     if (n->slots[i])

@@ -45,6 +45,7 @@ typedef struct child {
   keel_buf rin, wout, bt;
   size_t wpos;
   double mem_checked;
+  keel__lines lines; /* its stdout and stderr */
 } child;
 
 typedef struct keel__slot {
@@ -58,6 +59,7 @@ typedef struct keel__slot {
   size_t qh, qn, qcap, nfwd;
   keel_buf res; /* RESULTS being gathered for the master */
   uint32_t nres;
+  keel__outbox out; /* OUTPUT being gathered, sent before the results */
   double idle_since;
   int stray_deaths; /* task processes lost outside a task, in a row */
   double warm_at;   /* > 0: start a warm task process then */
@@ -124,12 +126,19 @@ static void child_close_fds(child *c)
     munmap(c->shm, sizeof *c->shm);
   c->chan = c->crash = c->pidfd = -1;
   c->shm = NULL;
+  for (int i = 0; i < 2; i++) { /* what was not sent on is dropped */
+    if (c->lines.fd[i] >= 0)
+      close(c->lines.fd[i]);
+    keel__buf_free(&c->lines.part[i]);
+  }
+  keel__lines_init(&c->lines);
 }
 
 static void child_init(child *c)
 {
   memset(c, 0, sizeof *c);
   c->chan = c->crash = c->pidfd = -1; /* 0 is a valid fd */
+  keel__lines_init(&c->lines);
 }
 
 static void child_reset(child *c)
@@ -168,19 +177,20 @@ static void report(slot *s, uint64_t task, int cause, int sig, int status,
 static int spawn_child(slot *s)
 {
   child *c = &s->c;
-  int sv[2] = {-1, -1}, cp[2] = {-1, -1}, mfd = -1;
+  int sv[2] = {-1, -1}, cp[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
+  int mfd = -1;
   child_reset(c);
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
-      pipe2(cp, O_CLOEXEC) < 0 || !(c->shm = map_shm(&mfd)) ||
-      (c->pid = keel__spawn_task(sv[1], cp[1], mfd)) < 0) {
+      pipe2(cp, O_CLOEXEC) < 0 || pipe2(po, O_CLOEXEC) < 0 ||
+      pipe2(pe, O_CLOEXEC) < 0 || !(c->shm = map_shm(&mfd)) ||
+      (c->pid = keel__spawn_task(sv[1], cp[1], mfd, po[1], pe[1])) < 0) {
     char *why = keel__error_printf("cannot start a task process: %s",
                                     strerror(errno));
-    for (int i = 0; i < 2; i++) {
-      if (sv[i] >= 0)
-        close(sv[i]);
-      if (cp[i] >= 0)
-        close(cp[i]);
-    }
+    int *all[4] = {sv, cp, po, pe};
+    for (int k = 0; k < 4; k++)
+      for (int i = 0; i < 2; i++)
+        if (all[k][i] >= 0)
+          close(all[k][i]);
     if (mfd >= 0)
       close(mfd);
     child_reset(c);
@@ -192,9 +202,12 @@ static int spawn_child(slot *s)
   }
   close(sv[1]);
   close(cp[1]);
+  close(po[1]);
+  close(pe[1]);
   close(mfd);
   c->chan = sv[0];
   c->crash = cp[0];
+  keel__lines_open(&c->lines, po[0], pe[0]);
   fcntl(c->chan, F_SETFL, O_NONBLOCK);
   fcntl(c->crash, F_SETFL, O_NONBLOCK);
   c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
@@ -262,11 +275,20 @@ static int write_child(child *c)
 
 /* ---- results from the task process ---- */
 
-/* Send the results gathered so far, if any: 1 if it did. */
+/* Send the output and then the results gathered so far, if any: 1 if it
+ * did.  Output first: a task's lines are printed before its future is
+ * done. */
 static int flush_results(slot *s)
 {
+  int sent = 0;
+  if (s->out.n) {
+    keel__wire_finish(&s->out.msg, 0, s->out.n);
+    keel__uplink_send(s->n, &s->out.msg, true);
+    s->out.n = 0;
+    sent = 1;
+  }
   if (!s->nres)
-    return 0;
+    return sent;
   keel__wire_finish(&s->res, 0, s->nres);
   keel__uplink_send(s->n, &s->res, true);
   s->nres = 0;
@@ -292,6 +314,8 @@ static int on_child_results(slot *s, const keel__wire_hdr *h, keel__wire_rd *rd)
     keel__result r;
     if (keel__wire_get_result(rd, &r) || s->nfwd == 0 || q_at(s, 0)->id != r.id)
       return KEEL_EPROTO;
+    if (s->c.shm && atomic_load(&s->c.shm->out_task) == r.id)
+      keel__lines_end(&s->c.lines, s->c.shm, r.id, &s->out); /* first */
     add_result(s, &r);
     q_remove(s, 0);
     s->nfwd--;
@@ -359,15 +383,43 @@ static int drain(int fd, keel_buf *b)
   }
 }
 
-static int read_child(slot *s)
+/* What read_child() reads: a mask of the task process's fds. */
+enum { R_CHAN = 1, R_CRASH = 2, R_OUT = 4, R_ERR = 8, R_EXIT = 16,
+       R_ALL = 31 };
+
+/* Which of its fds have something, in one poll() a turn rather than a
+ * read (or waitpid) on each: the loop stays short, and with it the time
+ * it takes to see a result. */
+static unsigned ready(const child *c)
+{
+  struct pollfd p[5] = {{c->chan, POLLIN, 0}, {c->crash, POLLIN, 0},
+                        {c->lines.fd[0], POLLIN, 0},
+                        {c->lines.fd[1], POLLIN, 0},
+                        {c->pidfd, POLLIN, 0}};
+  unsigned mask = c->pidfd < 0 ? R_EXIT : 0; /* no pidfd: waitpid always */
+  if (poll(p, 5, 0) <= 0)
+    return mask;
+  for (int i = 0; i < 5; i++)
+    if (p[i].revents)
+      mask |= 1u << i;
+  return mask;
+}
+
+static int read_child(slot *s, unsigned which)
 {
   child *c = &s->c;
   if (!c->pid)
     return 0;
-  int act = drain(c->chan, &c->rin);
+  /* Its lines first, while the task that wrote them is still marked in
+   * the shared page. */
+  int act = keel__lines_read(&c->lines, c->shm, (which / R_OUT) & 3,
+                             &s->out);
+  if (which & R_CHAN)
+    act |= drain(c->chan, &c->rin);
   if (act)
     parse_child(s);
-  act |= drain(c->crash, &c->bt);
+  if (which & R_CRASH)
+    act |= drain(c->crash, &c->bt);
   return act;
 }
 
@@ -432,7 +484,8 @@ static void on_exit_status(slot *s, int status)
   kill(-c->pid, SIGKILL);
   int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  read_child(s); /* results written before it died still count */
+  read_child(s, R_ALL); /* results written before it died still count */
+  keel__lines_close(&c->lines, c->shm, &s->out);
   keel_buf_append(&c->bt, "", 1);
   uint32_t phase = c->shm ? c->shm->phase : KEEL__P_START;
   uint64_t running = c->kill_cause ? c->kill_task
@@ -477,10 +530,11 @@ static void on_exit_status(slot *s, int status)
     s->warm_at = keel__clock_now() + WARM_AFTER;
 }
 
-static int check_exit(slot *s)
+static int check_exit(slot *s, unsigned which)
 {
   int status;
-  if (!s->c.pid || waitpid(s->c.pid, &status, WNOHANG) != s->c.pid)
+  if (!s->c.pid || !(which & R_EXIT) ||
+      waitpid(s->c.pid, &status, WNOHANG) != s->c.pid)
     return 0;
   on_exit_status(s, status);
   return 1;
@@ -542,8 +596,9 @@ static void maybe_retire(slot *s, double now)
 int keel__slot_step(keel__nanny *n, keel__slot *s, double now)
 {
   keel__assert(s->n == n);
-  int act = read_child(s);
-  act += check_exit(s);
+  unsigned which = s->c.pid ? ready(&s->c) : 0;
+  int act = read_child(s, which);
+  act += check_exit(s, which);
   act += forward(s);
   act += write_child(&s->c);
   watch(s, now);
@@ -573,11 +628,14 @@ void keel__slot_close(keel__nanny *n, keel__slot *s)
     kill(s->c.pid, SIGKILL);
     waitpid(s->c.pid, NULL, 0);
     kill_leftovers(n, s->c.pid);
+    keel__lines_close(&s->c.lines, s->c.shm, &s->out); /* its last lines */
+    flush_results(s);
   }
   child_reset(&s->c);
   q_clear(s);
   free(s->q);
   keel__buf_free(&s->res);
+  keel__buf_free(&s->out.msg);
   free(s->initarg);
   for (int i = 0; i < KEEL__MAX_SLOTS; i++)
     if (n->slots[i] == s)
@@ -613,7 +671,7 @@ void keel__slot_open(keel__nanny *n, const keel__wire_hdr *h,
     memcpy(s->initarg, o.initarg, o.initarg_len);
   o.initarg = s->initarg;
   s->n = n;
-  s->exec = h->exec;
+  s->exec = s->out.exec = h->exec;
   s->o = o;
   s->idle_since = keel__clock_now();
   child_init(&s->c);
@@ -641,7 +699,7 @@ void keel__slot_tasks(keel__nanny *n, const keel__wire_hdr *h,
 bool keel__slot_quiet(const keel__slot *s)
 {
   return !(s->qn || s->c.wout.len || s->c.retire_at > 0 || s->nres ||
-           s->warm_at > 0);
+           s->out.n || s->warm_at > 0);
 }
 
 int keel__slot_pollfds(const keel__slot *s, struct pollfd *fds)
@@ -655,5 +713,8 @@ int keel__slot_pollfds(const keel__slot *s, struct pollfd *fds)
   fds[k++] = (struct pollfd){c->crash, POLLIN, 0};
   if (c->pidfd >= 0)
     fds[k++] = (struct pollfd){c->pidfd, POLLIN, 0};
+  for (int i = 0; i < 2; i++)
+    if (c->lines.fd[i] >= 0)
+      fds[k++] = (struct pollfd){c->lines.fd[i], POLLIN, 0};
   return k;
 }

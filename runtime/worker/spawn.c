@@ -34,27 +34,29 @@ static char **make_env(void)
   return env;
 }
 
-pid_t keel__spawn_task(int chan, int crash, int shm)
+pid_t keel__spawn_task(int chan, int crash, int shm, int out, int err)
 {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   sigset_t none, all;
   pid_t pid = -1;
   int rc;
-  int fds[3] = {chan, crash, shm}, high[3] = {-1, -1, -1};
+  /* where each goes in the task process */
+  int fds[5] = {chan, crash, shm, out, err}, high[5] = {-1, -1, -1, -1, -1};
+  const int to[5] = {KEEL__CHAN_FD, KEEL__CRASH_FD, KEEL__SHM_FD, 1, 2};
   if (!child_env && !(child_env = make_env()))
     return -1;
   /* Copies above the fixed child fds, so no dup2 action clobbers another
    * one's source. */
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 5; i++)
     if ((high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10)) < 0) {
       for (int j = 0; j < i; j++)
         close(high[j]);
       return -1;
     }
   posix_spawn_file_actions_init(&fa);
-  for (int i = 0; i < 3; i++)
-    posix_spawn_file_actions_adddup2(&fa, high[i], KEEL__CHAN_FD + i);
+  for (int i = 0; i < 5; i++)
+    posix_spawn_file_actions_adddup2(&fa, high[i], to[i]);
   /* MPI's fds do not go to the task process */
   posix_spawn_file_actions_addclosefrom_np(&fa, KEEL__SHM_FD + 1);
   posix_spawnattr_init(&at);
@@ -71,7 +73,7 @@ pid_t keel__spawn_task(int chan, int crash, int shm)
   rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, keel__self.argv, child_env);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 5; i++)
     close(high[i]);
   if (rc) {
     errno = rc;

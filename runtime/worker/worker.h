@@ -7,6 +7,7 @@
  *   spawn.c    starting a task process (posix_spawn of the same binary)
  *   strays.c   killing what task processes leave behind
  *   uplink.c   messages to the master
+ *   output.c   a task process's stdout and stderr, cut into whole lines
  *   slot.c     one executor served: its queue and its task process, which
  *              it supervises (deadlines, memory, deaths, recycling)
  *   nanny.c    the rank: messages from the master, the loop, the lifeline
@@ -67,6 +68,35 @@ void keel__uplink_simple(keel__nanny *n, uint8_t type, uint32_t exec);
 /* DEATH for executor exec. */
 void keel__uplink_death(keel__nanny *n, uint32_t exec, const keel__death *d);
 
+/* ---- output.c: a task process's stdout and stderr ---- */
+/* An OUTPUT message being gathered for the master. */
+typedef struct keel__outbox {
+  keel_buf msg;
+  uint32_t n; /* records in msg */
+  uint32_t exec;
+} keel__outbox;
+/* The read ends of a task process's stdout and stderr pipes, and the part
+ * of a line read from each. */
+typedef struct keel__lines {
+  int fd[2];
+  keel_buf part[2];
+} keel__lines;
+void keel__lines_init(keel__lines *l);
+void keel__lines_open(keel__lines *l, int out, int err);
+/* Read what the pipes have; whole lines go into o as records of the task
+ * that wrote them (shm, the task process's page; channel.h says how that
+ * is exact).  Whether anything was read. */
+int keel__lines_read(keel__lines *l, keel__shm *shm, unsigned which,
+                     keel__outbox *o); /* which: 1 stdout, 2 stderr */
+/* task, which printed, has ended (its result came, with out_task set):
+ * the rest of its output, its last line ended by a newline; then the task
+ * process may go on (out_done). */
+void keel__lines_end(keel__lines *l, keel__shm *shm, uint64_t task,
+                     keel__outbox *o);
+/* The task process is gone: the rest of what it wrote, and the pipes
+ * closed. */
+void keel__lines_close(keel__lines *l, keel__shm *shm, keel__outbox *o);
+
 /* ---- slot.c: one executor served ---- */
 keel__slot *keel__slot_find(keel__nanny *n, uint32_t exec);
 /* OPEN: a new slot and a warm task process; a slot that cannot be had is
@@ -81,14 +111,17 @@ void keel__slot_close(keel__nanny *n, keel__slot *s);
 int keel__slot_step(keel__nanny *n, keel__slot *s, double now);
 /* No task queued, running or retiring, nothing to send. */
 bool keel__slot_quiet(const keel__slot *s);
-/* Its task process's fds to poll (up to 3): how many were added. */
+/* Its task process's fds to poll (up to KEEL__SLOT_FDS): how many were
+ * added. */
+#define KEEL__SLOT_FDS 5
 int keel__slot_pollfds(const keel__slot *s, struct pollfd *fds);
 
 /* ---- spawn.c ---- */
 /* Start a task process: the same binary, role in the environment, the
- * channel, crash pipe and shared page on fds 3, 4 and 5, its own process
+ * channel, crash pipe and shared page on fds 3, 4 and 5, stdout and
+ * stderr on the write ends of the pipes out and err, its own process
  * group.  Returns its pid, or -1 with errno set. */
-pid_t keel__spawn_task(int chan, int crash, int shm);
+pid_t keel__spawn_task(int chan, int crash, int shm, int out, int err);
 
 /* ---- strays.c: children that tasks leave behind ---- */
 /* The nanny becomes a child subreaper; keel__strays_kill() kills and reaps

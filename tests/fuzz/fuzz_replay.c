@@ -24,6 +24,7 @@ static size_t seeds(keel_buf *out, int *who, size_t max)
   keel__result r = {7, 0, 42, arg, 16};
   keel__xopts o = {1.5, 2.5, 1 << 20, 3, KEEL_ON_CRASH_RETRY, 0x99, arg, 4};
   keel__death d = {7, KEEL__C_CRASH, 11, -1, "killed", "#0 f"};
+  keel__output lines = {7, 1, "line one\nline two\n", 18};
   keel__hello nh = {.pid = 1234, .host = "host", .node = "boot ns"};
   keel__hello mh = {.pid = 99, .core = -1, .timeout = 10.0, .port = 40000,
                     .token = 42, .node = "boot ns", .addrs = "10.0.0.1"};
@@ -49,6 +50,8 @@ static size_t seeds(keel_buf *out, int *who, size_t max)
   SEED(0, (keel__wire_put_hdr(b, KEEL__M_RESULTS, 3, 0), keel__wire_put_result(b, &r),
            keel__wire_finish(b, 0, 1)));
   SEED(0, keel__wire_put_death(b, 3, &d));
+  SEED(0, (keel__wire_put_hdr(b, KEEL__M_OUTPUT, 3, 0),
+           keel__wire_put_output(b, &lines), keel__wire_finish(b, 0, 1)));
   SEED(2, (keel__wire_put_hdr(b, KEEL__M_INITFAIL, 3, 0), keel__wire_put_str(b, "no"),
            keel__wire_finish(b, 0, 0)));
 #undef SEED
@@ -110,7 +113,7 @@ static void test_seeds_are_valid(void)
   keel_buf b[16] = {{0}};
   int who[16];
   size_t n = seeds(b, who, 16);
-  CU_ASSERT_EQUAL(n, 10);
+  CU_ASSERT_EQUAL(n, 11);
   for (size_t i = 0; i < n; i++) {
     keel__wire_hdr h;
     const char *why;

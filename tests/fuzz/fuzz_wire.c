@@ -65,12 +65,24 @@ static void death(keel__wire_rd *rd)
   }
 }
 
+static void output(keel__wire_rd *rd, uint32_t count)
+{
+  keel__output o;
+  for (uint32_t i = 0; i < count; i++) {
+    if (keel__wire_get_output(rd, &o))
+      return;
+    for (uint32_t k = 0; k < o.len; k++) /* as the master prints it */
+      (void)((const char *)o.data)[k];
+  }
+}
+
 static void receive(int who, const keel__wire_hdr *h, keel__wire_rd *rd)
 {
   switch (who * 16 + h->type) {
   case 0 * 16 + KEEL__M_HELLO: hello(rd, false); break;
   case 0 * 16 + KEEL__M_RESULTS: results(rd, h->count, true); break;
   case 0 * 16 + KEEL__M_DEATH: death(rd); break;
+  case 0 * 16 + KEEL__M_OUTPUT: output(rd, h->count); break;
   case 1 * 16 + KEEL__M_HELLO: hello(rd, true); break;
   case 1 * 16 + KEEL__M_OPEN:
   case 3 * 16 + KEEL__M_OPEN: open_msg(rd); break;
