@@ -126,6 +126,7 @@ static int run_everywhere(keel_executor *ex)
     }
     keel_future_release(f[i]);
   }
+  fflush(stdout); /* tests/scripts/endings waits for these lines */
   return ok;
 }
 
