@@ -11,3 +11,4 @@ launcher_keelrun_LDADD = $(HWLOC_LIBS)
 
 pkglibexec_PROGRAMS = launcher/keel-rank
 launcher_keel_rank_SOURCES = launcher/rank.c
+launcher_keel_rank_LDADD =

@@ -98,6 +98,9 @@ static void kill_leftovers(void)
 {
   pid_t me = getpid();
   for (int round = 0; round < 16; round++) {
+    /* No child at all (the usual case): no /proc to read. */
+    if (waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+      return;
     int n = 0;
     DIR *d = opendir("/proc");
     struct dirent *e;
