@@ -32,7 +32,7 @@ static void usage(FILE *out)
   fprintf(out,
 "usage: keelrun [-n N] [options] PROGRAM [ARGS...]\n"
 "       keelrun [-n N] [options] --tasks FILE [--joblog F] [--resume]\n"
-"               [--retries K] [--timeout S] [--progress]\n"
+"               [--retries K] [--timeout S] [--progress] [--drain-grace S]\n"
 "Run PROGRAM, a keel program, with N worker ranks plus the master rank;\n"
 "or run each line of FILE with /bin/sh -c on the workers (task farm).\n"
 "\n"
@@ -56,9 +56,16 @@ static void usage(FILE *out)
 "      --retries K       run a failing line up to K times in all\n"
 "      --timeout S       kill a line after S seconds (Exitval -1, Signal 9)\n"
 "      --progress        report lines done and failed on stderr\n"
+"      --drain-grace S   on SIGUSR1/SIGUSR2, start no more lines and give\n"
+"                        running ones S seconds (default 30), then kill them\n"
 "\n"
-"Exit status: PROGRAM's, or 2 for a usage error.  Task farm: 0, the number\n"
-"of failed lines (101 for more than 100), or 255 for any other error.\n");
+"Signals: SIGINT, SIGTERM, SIGHUP stop the job; SIGUSR1, SIGUSR2 tell the\n"
+"master to drain (the time limit is near: keel_draining()).\n"
+"Exit status: PROGRAM's (128 + the signal that killed it), 128 + keelrun's\n"
+"own SIGINT/SIGTERM/SIGHUP, 2 for a usage error, 127 if mpirun cannot be\n"
+"started, 1 if the master's ending was never reported.  Task farm: 0, the\n"
+"number of failed lines (101 for more than 100), 254 when drained before\n"
+"every line ran (--resume runs the rest), or 255 for any other error.\n");
 }
 
 static int usage_status = 2; /* 255 in task-farm mode, as GNU parallel */

@@ -21,7 +21,7 @@ tests_bench_pingpong_SOURCES = tests/bench/pingpong.c
 tests_bench_mpi_hello_SOURCES = tests/bench/mpi_hello.c
 tests_bench_hops_SOURCES = tests/bench/hops.c
 CLEANFILES += $(EXTRA_PROGRAMS)
-EXTRA_DIST += tests/bench/compare tests/bench/peers.py
+EXTRA_DIST += tests/bench/compare tests/bench/peers.py tests/bench/across-hosts
 
 BENCH_DEPS = $(EXTRA_PROGRAMS) launcher/keelrun examples/hello
 bench: $(BENCH_DEPS)

@@ -15,6 +15,10 @@
  *   endings daemon     a task leaves a setsid() daemon that holds its
  *                      stdout and stderr, then SIGKILLs its own nanny;
  *                      the program returns 0
+ *   endings silence HOST  a task sleeps on HOST (one task only); the
+ *                      program says "endings: waiting" and, when the
+ *                      future fails (HOST cut off by tests/bench/
+ *                      across-hosts), "endings: lost at T: why"
  * It prints "endings: <how> pid P" first and "endings: ending at T" (the
  * wall clock) just before it ends, for tests/scripts/endings to time the
  * end of the job from. */
@@ -101,6 +105,51 @@ static int t_daemon_then_kill_nanny(const void *arg, size_t len,
   return 0;
 }
 KEEL_REGISTER(t_daemon_then_kill_nanny);
+
+static int t_sleep_there(const void *arg, size_t len, keel_buf *out)
+{
+  if (!my_turn(arg, len))
+    return keel_fail(out, "not this one");
+  sleep_s(120);
+  return 0;
+}
+KEEL_REGISTER(t_sleep_there);
+
+/* A task sleeps on host; say so, then wait for its future to fail. */
+static int wait_for_silence(const char *host)
+{
+  keel_options o;
+  keel_executor *one;
+  char arg[600];
+  snprintf(arg, sizeof arg, "%s /tmp/keel-endings-%d.lock", host,
+           (int)getpid());
+  unlink(strchr(arg, ' ') + 1);
+  keel_options_init(&o);
+  o.on_crash = KEEL_ON_CRASH_FAIL_TASK;
+  if (keel_executor_create(&o, &one))
+    return -1;
+  int n = keel_executor_workers(one), rc = -1;
+  keel_future *f[64];
+  for (int i = 0; i < n && i < 64; i++)
+    if (keel_submit(one, t_sleep_there, arg, strlen(arg), &f[i]))
+      return -1;
+  sleep_s(1);
+  printf("endings: waiting\n");
+  fflush(stdout);
+  for (int i = 0; i < n && i < 64; i++) {
+    int r = keel_future_result(f[i], 120, NULL, NULL);
+    if (r == KEEL_EWORKER) {
+      printf("endings: lost at %.3f: %s\n", wall(),
+             keel_future_error(f[i])->message);
+      rc = 0;
+    }
+    keel_future_release(f[i]);
+  }
+  fflush(stdout);
+  keel_executor_shutdown(one, 0);
+  unlink(strchr(arg, ' ') + 1);
+  return rc;
+}
 
 static int t_second(const void *arg, size_t len, keel_buf *out)
 {
@@ -215,6 +264,9 @@ int main(int argc, char **argv)
     if (lose_one(killer, argc > 2 ? argv[2] : NULL) || run_everywhere(ex) < 1)
       return 2;
   } else if (!strcmp(how, "drain") && drain_on_signal(ex)) {
+    return 2;
+  } else if (!strcmp(how, "silence") &&
+             (argc < 3 || wait_for_silence(argv[2]))) {
     return 2;
   }
   if (!strcmp(how, "kill") || !strcmp(how, "abort")) {
