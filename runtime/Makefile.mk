@@ -21,7 +21,7 @@ runtime_libkeel_core_la_SOURCES = \
 	runtime/master/dispatch.c \
 	runtime/master/manager.c \
 	runtime/worker/worker.h runtime/worker/spawn.c runtime/worker/strays.c \
-	runtime/worker/uplink.c runtime/worker/output.c \
+	runtime/worker/uplink.c runtime/worker/lines.c \
 	runtime/worker/slot.c runtime/worker/nanny.c \
 	runtime/task/task.h runtime/task/taskproc.c
 runtime_libkeel_core_la_CFLAGS = $(AM_CFLAGS) $(HWLOC_CFLAGS) \

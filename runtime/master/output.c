@@ -1,7 +1,7 @@
 /* output.c: the lines task processes print, printed by the master.
  *
  * Nannies send what their task processes write on stdout and stderr in
- * OUTPUT messages (worker/output.c), each record whole lines of one task.
+ * OUTPUT messages (worker/lines.c), each record whole lines of one task.
  * The master alone prints them, one write() per record, so that lines of
  * different tasks never mix (a line longer than KEEL__LINE_MAX is cut
  * into lines of that size): the job's output is one stream, which

@@ -30,7 +30,7 @@ typedef struct keel__shm {
   _Atomic uint64_t task_id; /* 0 between tasks */
   _Atomic double started;   /* keel__clock_now() when it started */
   _Atomic uint32_t phase;   /* KEEL__P_* */
-  /* What a task printed is its own, to the byte (worker/output.c):
+  /* What a task printed is its own, to the byte (worker/lines.c):
    *  - the nanny adds 1 to reads before and after each read of the task
    *    process's stdout and stderr pipes (odd: a read under way);
    *  - a task that printed (reads moved while it ran, or bytes are still

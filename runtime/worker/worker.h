@@ -7,7 +7,7 @@
  *   spawn.c    starting a task process (posix_spawn of the same binary)
  *   strays.c   killing what task processes leave behind
  *   uplink.c   messages to the master
- *   output.c   a task process's stdout and stderr, cut into whole lines
+ *   lines.c    a task process's stdout and stderr, cut into whole lines
  *   slot.c     one executor served: its queue and its task process, which
  *              it supervises (deadlines, memory, deaths, recycling)
  *   nanny.c    the rank: messages from the master, the loop, the lifeline
@@ -68,7 +68,7 @@ void keel__uplink_simple(keel__nanny *n, uint8_t type, uint32_t exec);
 /* DEATH for executor exec. */
 void keel__uplink_death(keel__nanny *n, uint32_t exec, const keel__death *d);
 
-/* ---- output.c: a task process's stdout and stderr ---- */
+/* ---- lines.c: a task process's stdout and stderr ---- */
 /* An OUTPUT message being gathered for the master. */
 typedef struct keel__outbox {
   keel_buf msg;

@@ -1,4 +1,4 @@
-/* output.c: what a task process writes on stdout and stderr.  They are
+/* lines.c: what a task process writes on stdout and stderr.  They are
  * pipes the nanny owns (spawn.c), never the rank's own stdout and stderr:
  * a task's stray child holding them can then keep nothing of the job
  * alive once the nanny is gone.  The nanny reads them, cuts whole lines
