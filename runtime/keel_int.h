@@ -26,8 +26,11 @@
 #include "keel.h"
 #include "queue.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* ---- assertions (common/log.c) ---- */
 /* Invariants: thread and lock rules, counters.  On unless the build is
@@ -41,6 +44,22 @@
 #endif
 void keel__assert_fail(const char *expr, const char *file, int line,
                        const char *func) __attribute__((noreturn));
+
+/* ---- lock.c: a mutex that knows its holder ---- */
+typedef struct keel__lock {
+  pthread_mutex_t mutex;
+  _Atomic(const void *) owner; /* the holder's token, for assertions */
+} keel__lock;
+#define KEEL__LOCK_INIT {PTHREAD_MUTEX_INITIALIZER, NULL}
+void keel__lock_take(keel__lock *l);
+void keel__lock_give(keel__lock *l);
+bool keel__lock_held(keel__lock *l); /* by this thread */
+/* pthread_cond_wait (or _timedwait until an absolute time) with l held:
+ * its return code. */
+int keel__lock_wait(keel__lock *l, pthread_cond_t *c,
+                    const struct timespec *until);
+/* This thread's token (what keel__lock_held compares). */
+const void *keel__lock_thread(void);
 
 /* ---- log.c: who this process is, and its log lines ---- */
 enum keel__role { KEEL__ROLE_NONE, KEEL__ROLE_MASTER, KEEL__ROLE_NANNY,

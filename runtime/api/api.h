@@ -88,8 +88,7 @@ void keel__future_set_watch_hook(void (*hook)(keel_future *f));
 
 /* ---- hub.c: where user threads and the manager thread meet ---- */
 struct keel__hub {
-  pthread_mutex_t lock;
-  _Atomic(const void *) owner; /* holder of lock, for assertions */
+  keel__lock lock;
   pthread_cond_t ucond; /* user threads wait on it for executor state */
   int wake_fd;          /* the manager naps on this eventfd */
   bool mgr_sleeping;    /* it is napping: write to wake_fd */

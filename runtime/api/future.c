@@ -17,14 +17,13 @@ typedef struct keel__cb {
 /* The state of this file: the lock and condition of every future, the
  * watch hook, and the manager's batch of completed futures. */
 static struct {
-  pthread_mutex_t lock;
-  _Atomic(const void *) owner; /* for assertions */
+  keel__lock lock;
   pthread_cond_t cond;         /* on CLOCK_MONOTONIC */
   void (*watch_hook)(keel_future *f);
   keel_future **done; /* the batch: finished, callbacks still to run */
   size_t ndone, cap;
   int depth;
-} futures = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} futures = {.lock = KEEL__LOCK_INIT};
 
 __attribute__((constructor)) static void cond_init(void)
 {
@@ -35,28 +34,19 @@ __attribute__((constructor)) static void cond_init(void)
   pthread_condattr_destroy(&a);
 }
 
-static const void *me(void)
-{
-  static _Thread_local char token;
-  return &token;
-}
-
 void keel__future_lock(void)
 {
-  pthread_mutex_lock(&futures.lock);
-  atomic_store_explicit(&futures.owner, me(), memory_order_relaxed);
+  keel__lock_take(&futures.lock);
 }
 
 void keel__future_unlock(void)
 {
-  keel__assert(keel__future_locked());
-  atomic_store_explicit(&futures.owner, NULL, memory_order_relaxed);
-  pthread_mutex_unlock(&futures.lock);
+  keel__lock_give(&futures.lock);
 }
 
 bool keel__future_locked(void)
 {
-  return atomic_load_explicit(&futures.owner, memory_order_relaxed) == me();
+  return keel__lock_held(&futures.lock);
 }
 
 void keel__future_broadcast(void)
@@ -66,13 +56,7 @@ void keel__future_broadcast(void)
 
 static void wait_cond(const struct timespec *ts)
 {
-  keel__assert(keel__future_locked());
-  atomic_store_explicit(&futures.owner, NULL, memory_order_relaxed);
-  if (ts)
-    pthread_cond_timedwait(&futures.cond, &futures.lock, ts);
-  else
-    pthread_cond_wait(&futures.cond, &futures.lock);
-  atomic_store_explicit(&futures.owner, me(), memory_order_relaxed);
+  keel__lock_wait(&futures.lock, &futures.cond, ts);
 }
 
 bool keel__future_wait_until(double deadline)

@@ -8,44 +8,30 @@
 
 #include <unistd.h>
 
-struct keel__hub keel__hub = {.lock = PTHREAD_MUTEX_INITIALIZER,
+struct keel__hub keel__hub = {.lock = KEEL__LOCK_INIT,
                        .ucond = PTHREAD_COND_INITIALIZER,
                        .wake_fd = -1,
                        .new_execs = {&keel__hub.new_execs,
                                      &keel__hub.new_execs}};
 
-/* A token per thread: the address of a thread-local byte. */
-static const void *me(void)
-{
-  static _Thread_local char token;
-  return &token;
-}
-
 void keel__hub_lock(void)
 {
-  pthread_mutex_lock(&keel__hub.lock);
-  atomic_store_explicit(&keel__hub.owner, me(), memory_order_relaxed);
+  keel__lock_take(&keel__hub.lock);
 }
 
 void keel__hub_unlock(void)
 {
-  keel__assert(keel__hub_locked());
-  atomic_store_explicit(&keel__hub.owner, NULL, memory_order_relaxed);
-  pthread_mutex_unlock(&keel__hub.lock);
+  keel__lock_give(&keel__hub.lock);
 }
 
 bool keel__hub_locked(void)
 {
-  return atomic_load_explicit(&keel__hub.owner, memory_order_relaxed) ==
-         me();
+  return keel__lock_held(&keel__hub.lock);
 }
 
 void keel__hub_wait_locked(void)
 {
-  keel__assert(keel__hub_locked());
-  atomic_store_explicit(&keel__hub.owner, NULL, memory_order_relaxed);
-  pthread_cond_wait(&keel__hub.ucond, &keel__hub.lock);
-  atomic_store_explicit(&keel__hub.owner, me(), memory_order_relaxed);
+  keel__lock_wait(&keel__hub.lock, &keel__hub.ucond, NULL);
 }
 
 void keel__hub_broadcast_locked(void)
@@ -67,11 +53,12 @@ void keel__hub_wake_locked(void)
 
 void keel__hub_manager_here(void)
 {
-  atomic_store_explicit(&keel__hub.manager, me(), memory_order_relaxed);
+  atomic_store_explicit(&keel__hub.manager, keel__lock_thread(),
+                        memory_order_relaxed);
 }
 
 bool keel__hub_on_manager(void)
 {
   return atomic_load_explicit(&keel__hub.manager, memory_order_relaxed) ==
-         me();
+         keel__lock_thread();
 }
