@@ -3,12 +3,12 @@
 # Neither links libkeel.
 bin_PROGRAMS += launcher/keelrun
 launcher_keelrun_SOURCES = launcher/keelrun.c launcher/relay.c \
-	launcher/relay.h farm/farm_opts.h
+	launcher/relay.h farm/farm_opts.h runtime/sys/fd.c
 launcher_keelrun_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \
 	-DKEEL_LIBEXECDIR='"$(pkglibexecdir)"'
 launcher_keelrun_CFLAGS = $(AM_CFLAGS) $(HWLOC_CFLAGS)
 launcher_keelrun_LDADD = $(HWLOC_LIBS)
 
 pkglibexec_PROGRAMS = launcher/keel-rank
-launcher_keel_rank_SOURCES = launcher/rank.c
+launcher_keel_rank_SOURCES = launcher/rank.c runtime/sys/children.c
 launcher_keel_rank_LDADD =

@@ -146,27 +146,27 @@ static int runnable(const char *prog)
 }
 
 /* A program of keel's that keelrun starts: in the build tree next to
- * keelrun or in ../SUBDIR, installed next to it or in KEEL_LIBEXECDIR. */
-static const char *helper(const char *name, const char *subdir)
+ * keelrun or in ../SUBDIR, installed next to it or in KEEL_LIBEXECDIR.
+ * Its path goes into path[n]. */
+static const char *helper(const char *name, const char *subdir, char *path,
+                          size_t n)
 {
-  char self[4096], *path = malloc(8192);
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0 || !path)
+  char self[4096];
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (len <= 0)
     die("cannot find %s: /proc/self/exe is unreadable", name);
-  self[n] = '\0';
+  self[len] = '\0';
   char *slash = strrchr(self, '/');
   *(slash ? slash : self) = '\0';
-  const char *places[] = {"%s/%s", "%s/../%s/%s", KEEL_LIBEXECDIR "/%s"};
-  snprintf(path, 8192, places[0], self, name);
+  snprintf(path, n, "%s/%s", self, name);
   if (access(path, X_OK) == 0)
     return path;
-  snprintf(path, 8192, places[1], self, subdir, name);
+  snprintf(path, n, "%s/../%s/%s", self, subdir, name);
   if (access(path, X_OK) == 0)
     return path;
-  snprintf(path, 8192, places[2], name);
+  snprintf(path, n, "%s/%s", KEEL_LIBEXECDIR, name);
   if (access(path, X_OK) == 0)
     return path;
-  snprintf(path, 8192, places[0], self, name);
   die("cannot find keel's program %s (looked next to keelrun and in "
       KEEL_LIBEXECDIR ")", name);
   return NULL;
@@ -353,9 +353,11 @@ static void plan(opts *o, args *a, char *token, size_t ntoken)
     add(a, o->mca[i]);
     add(a, o->mca[i + 1]);
   }
-  add(a, helper("keel-rank", "launcher")); /* the master's status, cleanup */
+  static char rank[8192], farm[8192];
+  add(a, helper("keel-rank", "launcher", rank, sizeof rank)); /* status,
+                                                                 cleanup */
   if (o->tasks)
-    add(a, helper("keel-farm", "farm"));
+    add(a, helper("keel-farm", "farm", farm, sizeof farm));
   for (int i = 0; i < o->nfarm; i++)
     add(a, o->farm[i]);
   for (char **p = o->prog; *p; p++)

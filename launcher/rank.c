@@ -18,8 +18,9 @@
  * SIGQUIT, SIGCONT) go on to the program; after SIGTERM, SIGINT or SIGHUP
  * the program gets STOP_GRACE seconds to end before SIGKILL.
  * It exits with the program's status, or 128 + the signal that ended it.
- * It uses no MPI and does not link libkeel. */
-#include <dirent.h>
+ * It uses no MPI and does not link libkeel (sys/children.c is built in). */
+#include "sys/sys.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -73,53 +74,6 @@ static pid_t start(char **argv, const sigset_t *old, pid_t parent)
   fprintf(stderr, "keel-rank: cannot run %s: %s\n", argv[0],
           strerror(errno));
   _exit(127);
-}
-
-/* The parent pid of pid, from /proc/pid/stat, or -1. */
-static pid_t parent_of(pid_t pid)
-{
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return -1;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *end = strrchr(buf, ')'); /* the name may hold spaces and parens */
-  int ppid;
-  return end && sscanf(end + 1, " %*c %d", &ppid) == 1 ? (pid_t)ppid : -1;
-}
-
-/* Kill and reap every child we have (orphans of the program that came to
- * us as their subreaper), again until none is left: killing one orphans
- * its own children, which then come to us. */
-static void kill_leftovers(void)
-{
-  pid_t me = getpid();
-  for (int round = 0; round < 16; round++) {
-    /* No child at all (the usual case): no /proc to read. */
-    if (waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
-      return;
-    int n = 0;
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-      pid_t pid = (pid_t)atoi(e->d_name);
-      if (pid <= 0 || parent_of(pid) != me)
-        continue;
-      kill(-pid, SIGKILL); /* its group, when it leads one */
-      kill(pid, SIGKILL);
-      waitpid(pid, NULL, 0);
-      n++;
-    }
-    if (d)
-      closedir(d);
-    while (waitpid(-1, NULL, WNOHANG) > 0) /* any that went by themselves */
-      ;
-    if (n == 0)
-      return;
-  }
 }
 
 /* Rank 0's ending, for keelrun: one line, one write. */
@@ -188,7 +142,7 @@ int main(int argc, char **argv)
   prctl(PR_SET_PDEATHSIG, SIGTERM); /* mpirun or orted gone: end too */
   if (getppid() != parent)
     return 1;
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  keel__children_adopt();
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
   for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
@@ -205,7 +159,9 @@ int main(int argc, char **argv)
     return 1;
   }
   int status = supervise(child, sfd);
-  kill_leftovers();
+  /* What the program left (orphans that came to us): none, usually. */
+  if (!(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD))
+    keel__children_kill(NULL, 0);
   report(status);
   return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }

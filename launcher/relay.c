@@ -25,6 +25,7 @@
  * keelrun (PR_SET_PDEATHSIG), and every rank with mpirun or its orted
  * (keel-rank), so that keelrun SIGKILLed leaves nothing behind. */
 #include "relay.h"
+#include "sys/sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -113,19 +114,6 @@ static void take_status(relay *r, const char *p)
     r->term_at = now() + END_GRACE;
 }
 
-static void write_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      return; /* our own output is gone: nothing to do about it */
-    p += k;
-    n -= (size_t)k;
-  }
-}
-
 /* Pass one line on, in one write(), unless on stderr it carries the token
  * or is the harmless PMIx line; take the status that follows the token
  * (text before it is kept). */
@@ -135,7 +123,7 @@ static void relay_line(relay *r, stream *st, char *line, size_t len)
                          : NULL;
   if (!hit) {
     if (!st->filter || !memmem(line, len, harmless, sizeof harmless - 1))
-      write_all(st->out, line, len);
+      (void)keel__fd_write_all(st->out, line, len);
     return;
   }
   if (hit > line) {
@@ -143,7 +131,7 @@ static void relay_line(relay *r, stream *st, char *line, size_t len)
     size_t k = (size_t)(hit - line);
     memcpy(keep, line, k);
     keep[k] = '\n';
-    write_all(st->out, keep, k + 1);
+    (void)keel__fd_write_all(st->out, keep, k + 1);
   }
   char rest[64];
   size_t k = len - (size_t)(hit - line) - strlen(r->token);

@@ -6,8 +6,10 @@ noinst_LTLIBRARIES += runtime/libkeel-core.la
 runtime_libkeel_core_la_SOURCES = \
 	include/keel.h runtime/keel_int.h runtime/queue.h runtime/init.c \
 	runtime/common/buf.c runtime/common/error.c runtime/common/log.c \
+	runtime/common/lock.c \
 	runtime/common/registry.c \
 	runtime/sys/sys.h runtime/sys/clock.c runtime/sys/backoff.c \
+	runtime/sys/fd.c runtime/sys/children.c \
 	runtime/sys/doorbell.c runtime/sys/lifeline.c runtime/sys/bind.c \
 	runtime/proto/wire.h runtime/proto/wire.c runtime/proto/channel.h \
 	runtime/proto/mpiq.h runtime/proto/sendq.c runtime/proto/recvq.c \
@@ -20,7 +22,7 @@ runtime_libkeel_core_la_SOURCES = \
 	runtime/master/output.c \
 	runtime/master/dispatch.c \
 	runtime/master/manager.c \
-	runtime/worker/worker.h runtime/worker/spawn.c runtime/worker/strays.c \
+	runtime/worker/worker.h runtime/worker/spawn.c \
 	runtime/worker/uplink.c runtime/worker/lines.c \
 	runtime/worker/slot.c runtime/worker/nanny.c \
 	runtime/task/task.h runtime/task/taskproc.c

@@ -13,6 +13,7 @@
  * the manager waits for it: a job prints no faster than its output is
  * read. */
 #include "master/master.h"
+#include "sys/sys.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,19 +30,6 @@ typedef struct chunk {
   char data[];
 } chunk;
 
-static void write_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      return; /* stdout closed or broken: nothing to do about it */
-    p += k;
-    n -= (size_t)k;
-  }
-}
-
 static void *writer_main(void *arg)
 {
   keel__printer *p = arg;
@@ -54,7 +42,8 @@ static void *writer_main(void *arg)
       break; /* stopped, and all written */
     chunk *c = keel__queue_data(q, chunk, node);
     pthread_mutex_unlock(&p->lock);
-    write_all(c->fd, c->data, c->len);
+    (void)keel__fd_write_all(c->fd, c->data, c->len); /* a closed stdout:
+                                                          nothing to do */
     pthread_mutex_lock(&p->lock);
     p->bytes -= c->len;
     pthread_cond_broadcast(&p->room);

@@ -1,10 +1,11 @@
-/* strays.c: what task processes leave behind.  A task may fork children
- * that outlive it, even in a session of their own (setsid), out of reach
- * of the process-group kill that ends its task process.  The nanny is a
- * child subreaper, so such orphans become its children; whenever a task
- * process ends, the nanny kills every child of its own that is not a task
- * process (cgroup-free: /proc is scanned for them). */
-#include "worker/worker.h"
+/* children.c: what a process's children leave behind.  A task may fork
+ * children that outlive it, even in a session of their own (setsid), out
+ * of reach of the process-group kill that ends its task process.  The
+ * nanny (and keel-rank, in front of every rank under keelrun) is a child
+ * subreaper, so such orphans become its children; it then kills every
+ * child of its own that it does not keep (cgroup-free: /proc is scanned
+ * for them).  libc only: launcher/ builds it into keel-rank too. */
+#include "sys/sys.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -15,11 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-void keel__strays_init(void)
+bool keel__children_adopt(void)
 {
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1))
-    keel__log("cannot become a child subreaper: children that tasks leave "
-              "in their own session may outlive their task process");
+  return prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
 }
 
 /* The parent pid of pid, from /proc/pid/stat, or -1. */
@@ -67,7 +66,7 @@ static int sweep(const pid_t *keep, int nkeep)
   return n;
 }
 
-void keel__strays_kill(const pid_t *keep, int nkeep)
+void keel__children_kill(const pid_t *keep, int nkeep)
 {
   /* Killing a stray orphans its own children, which then become ours:
    * sweep again until none is left (bounded, against a fork bomb). */

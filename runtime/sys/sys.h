@@ -22,6 +22,11 @@ double keel__clock_deadline(double timeout);
 struct pollfd;
 int keel__clock_poll(struct pollfd *fds, unsigned long n, double s);
 
+/* ---- fd.c ---- */
+/* Write all n bytes of buf to fd (short writes, EINTR): false on an error
+ * or a write of nothing.  Async-signal-safe. */
+bool keel__fd_write_all(int fd, const void *buf, size_t n);
+
 /* ---- backoff.c: how the loops wait ---- */
 /* Spin (with sched_yield) for a moment after activity, then sleep in steps
  * growing to 1 ms, and with nothing in flight for KEEL__DOZE_AFTER, doze in
@@ -70,6 +75,14 @@ int keel__lifeline_accept(int lfd);
 int keel__lifeline_greet(int fd, uint64_t token, uint32_t *rank);
 /* The other end closed the connection: its process died. */
 bool keel__lifeline_closed(int fd);
+
+/* ---- children.c: what children leave behind ---- */
+/* Become a child subreaper: orphans of our descendants become ours.
+ * False if the kernel refuses. */
+bool keel__children_adopt(void);
+/* Kill (with its process group) and reap every child of ours not in keep,
+ * again until none is left (bounded, against a fork bomb). */
+void keel__children_kill(const pid_t *keep, int nkeep);
 
 /* ---- bind.c: hwloc ---- */
 /* Bind this process to one core chosen by its index among the workers of

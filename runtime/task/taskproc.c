@@ -42,20 +42,6 @@ static struct {
   bool tag;                /* KEEL_TAG_OUTPUT: every line names its task */
 } tp;
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      return false;
-    p += k;
-    n -= (size_t)k;
-  }
-  return true;
-}
-
 /* fd 3 is still the socket from the nanny: a task may have closed it and
  * opened something else that took its number. */
 static bool channel_intact(void)
@@ -76,7 +62,7 @@ static void send_result(const keel__result *r)
   /* The task closed (or broke, or replaced) the channel: its result cannot
    * reach the nanny.  End while the task is still the current one, so that
    * the nanny blames it and says why, rather than run it again. */
-  if (!channel_intact() || !write_all(CHAN_FD, tp.out.data, tp.out.len))
+  if (!channel_intact() || !keel__fd_write_all(CHAN_FD, tp.out.data, tp.out.len))
     _exit(KEEL__CHANLOST_STATUS);
 }
 
@@ -102,14 +88,14 @@ static void on_crash(int sig)
   memcpy(line + n, " in task ", 9);
   n += 9;
   put_num(line, &n, tp.shm ? tp.shm->task_id : 0);
-  write_all(CRASH_FD, line, n);
+  keel__fd_write_all(CRASH_FD, line, n);
   const char *name = tp.name;
   if (name) { /* static functions are not in the backtrace */
-    write_all(CRASH_FD, " (", 2);
-    write_all(CRASH_FD, name, strlen(name));
-    write_all(CRASH_FD, ")", 1);
+    keel__fd_write_all(CRASH_FD, " (", 2);
+    keel__fd_write_all(CRASH_FD, name, strlen(name));
+    keel__fd_write_all(CRASH_FD, ")", 1);
   }
-  write_all(CRASH_FD, "\n", 1);
+  keel__fd_write_all(CRASH_FD, "\n", 1);
   void *frames[64];
   int k = backtrace(frames, 64);
   backtrace_symbols_fd(frames, k, CRASH_FD);
@@ -355,7 +341,7 @@ static void initialise(const char *m, const keel__wire_hdr *h)
     keel_buf_append(&b, "", 1);
     keel__wire_put_str(&msg, b.data);
     keel__wire_finish(&msg, 0, 0);
-    write_all(CHAN_FD, msg.data, msg.len);
+    keel__fd_write_all(CHAN_FD, msg.data, msg.len);
     _exit(KEEL__INITFAIL_STATUS);
   }
   keel__buf_free(&b);

@@ -237,7 +237,9 @@ void keel__nanny_main(MPI_Comm comm, int rank, int index)
    * here, it is ignored by the task processes too (worker/spawn.c). */
   signal(SIGUSR1, SIG_IGN);
   signal(SIGUSR2, SIG_IGN);
-  keel__strays_init();
+  if (!keel__children_adopt()) /* what tasks leave: sys/children.c */
+    keel__log("cannot become a child subreaper: children that tasks leave "
+              "in their own session may outlive their task process");
   n->bell = keel__doorbell_open();
   n->last_heard = keel__clock_now();
   hello(n);

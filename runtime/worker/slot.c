@@ -365,8 +365,10 @@ static void parse_child(slot *s)
     }
     pos += KEEL__WIRE_HDR + len;
   }
-  memmove(c->rin.data, c->rin.data + pos, c->rin.len - pos);
-  c->rin.len -= pos;
+  if (pos > 0) {
+    memmove(c->rin.data, c->rin.data + pos, c->rin.len - pos);
+    c->rin.len -= pos;
+  }
 }
 
 static int drain(int fd, keel_buf *b)
@@ -472,7 +474,7 @@ static void kill_leftovers(keel__nanny *n, pid_t gone)
   for (int i = 0; i < KEEL__MAX_SLOTS; i++)
     if (n->slots[i] && n->slots[i]->c.pid && n->slots[i]->c.pid != gone)
       keep[k++] = n->slots[i]->c.pid;
-  keel__strays_kill(keep, k);
+  keel__children_kill(keep, k);
 }
 
 static void on_exit_status(slot *s, int status)

@@ -5,7 +5,6 @@
  * death.  Its files, from the bottom up:
  *
  *   spawn.c    starting a task process (posix_spawn of the same binary)
- *   strays.c   killing what task processes leave behind
  *   uplink.c   messages to the master
  *   lines.c    a task process's stdout and stderr, cut into whole lines
  *   slot.c     one executor served: its queue and its task process, which
@@ -123,10 +122,5 @@ int keel__slot_pollfds(const keel__slot *s, struct pollfd *fds);
  * group.  Returns its pid, or -1 with errno set. */
 pid_t keel__spawn_task(int chan, int crash, int shm, int out, int err);
 
-/* ---- strays.c: children that tasks leave behind ---- */
-/* The nanny becomes a child subreaper; keel__strays_kill() kills and reaps
- * every child of the nanny that is not one of the task processes in keep. */
-void keel__strays_init(void);
-void keel__strays_kill(const pid_t *keep, int nkeep);
 
 #endif /* KEEL_WORKER_H */
