@@ -481,6 +481,7 @@ static bool finish_line(farm *fm, keel_executor *ex, slot *x, int runs)
     record(fm, x->seq, &r, rest, rest + r.nhost, rest + r.nhost + r.nout);
   }
   keel_future_release(x->f);
+  x->f = NULL; /* done with: a drain must not look at it */
   return false;
 }
 
@@ -518,6 +519,8 @@ static int run_all(farm *fm, keel_executor *ex, const size_t *seqs, size_t n,
   dq.v = calloc(dq.cap, sizeof *dq.v);
   if (!s || !dq.v) {
     fprintf(stderr, "keelrun: out of memory for %zu lines\n", n);
+    free(s);
+    free(dq.v);
     return -1;
   }
   for (size_t i = 0; i < n && !fm->broken; i++) {
@@ -625,22 +628,46 @@ static keel_executor *open_executor(const farm_opts *o)
   return rc ? NULL : ex;
 }
 
+/* What main() holds, freed on every way out. */
+static int done(farm *fm, size_t *seqs, int status)
+{
+  for (size_t i = 1; i <= fm->n; i++)
+    free(fm->line[i]);
+  free(fm->line);
+  free(fm->done);
+  free(seqs);
+  return status;
+}
+
+/* The farm's exit status once every line is done (or stopped). */
+static int farm_status(const farm *fm)
+{
+  if (fm->unrun) {
+    fprintf(stderr, "keelrun: drained: %zu of %zu lines did not run to "
+            "their end; run the same command with --resume for them\n",
+            fm->unrun, fm->jobs);
+    return FARM_DRAINED;
+  }
+  return fm->failed > 100 ? 101 : (int)fm->failed;
+}
+
 int main(int argc, char **argv)
 {
   farm_opts o = {.drain_grace = DRAIN_GRACE};
   farm fm = {0};
+  size_t *seqs = NULL;
   if (keel_init(&argc, &argv)) /* workers serve inside and exit */
     return FARM_ERROR;
   parse(argc, argv, &o);
   if (read_tasks(&fm, o.tasks) || !(fm.done = calloc(fm.n + 1, 1)))
-    return FARM_ERROR;
+    return done(&fm, seqs, FARM_ERROR);
   if (o.joblog && !(fm.log = farm_joblog_open(o.joblog, o.resume, fm.done,
                                                fm.line, fm.n)))
-    return FARM_ERROR;
-  size_t *seqs = malloc((fm.n + 1) * sizeof *seqs);
+    return done(&fm, seqs, FARM_ERROR);
+  seqs = malloc((fm.n + 1) * sizeof *seqs);
   keel_executor *ex = seqs ? open_executor(&o) : NULL;
   if (!ex)
-    return FARM_ERROR;
+    return done(&fm, seqs, FARM_ERROR);
   fm.jobs = pending(&fm, seqs);
   fm.progress = o.progress;
   fm.timeout = o.timeout;
@@ -654,13 +681,6 @@ int main(int argc, char **argv)
   if (fm.log && fclose(fm.log))
     joblog_failed(&fm);
   int fin = keel_finalize();
-  if (n < 0 || fin || fm.log_failed)
-    return FARM_ERROR;
-  if (fm.unrun) {
-    fprintf(stderr, "keelrun: drained: %zu of %zu lines did not run to "
-            "their end; run the same command with --resume for them\n",
-            fm.unrun, fm.jobs);
-    return FARM_DRAINED;
-  }
-  return fm.failed > 100 ? 101 : (int)fm.failed;
+  return done(&fm, seqs, n < 0 || fin || fm.log_failed ? FARM_ERROR
+                                                       : farm_status(&fm));
 }
