@@ -106,6 +106,20 @@ static int t_daemon_then_kill_nanny(const void *arg, size_t len,
 }
 KEEL_REGISTER(t_daemon_then_kill_nanny);
 
+/* For tasks of which one only (on host, if not NULL) may act (my_turn()):
+ * their argument, and an executor that fails a crashed task alone. */
+static int one_chosen(const char *host, char *arg, size_t n,
+                      keel_executor **ex)
+{
+  keel_options o;
+  snprintf(arg, n, "%s /tmp/keel-endings-%d.lock", host ? host : "-",
+           (int)getpid());
+  unlink(strchr(arg, ' ') + 1);
+  keel_options_init(&o);
+  o.on_crash = KEEL_ON_CRASH_FAIL_TASK;
+  return keel_executor_create(&o, ex);
+}
+
 static int t_sleep_there(const void *arg, size_t len, keel_buf *out)
 {
   if (!my_turn(arg, len))
@@ -118,15 +132,9 @@ KEEL_REGISTER(t_sleep_there);
 /* A task sleeps on host; say so, then wait for its future to fail. */
 static int wait_for_silence(const char *host)
 {
-  keel_options o;
   keel_executor *one;
   char arg[600];
-  snprintf(arg, sizeof arg, "%s /tmp/keel-endings-%d.lock", host,
-           (int)getpid());
-  unlink(strchr(arg, ' ') + 1);
-  keel_options_init(&o);
-  o.on_crash = KEEL_ON_CRASH_FAIL_TASK;
-  if (keel_executor_create(&o, &one))
+  if (one_chosen(host, arg, sizeof arg, &one))
     return -1;
   int n = keel_executor_workers(one), rc = -1;
   keel_future *f[64];
@@ -184,15 +192,9 @@ static int run_everywhere(keel_executor *ex)
  * hosts decline, until one kills.  The rest go on. */
 static int lose_one(keel_task_fn *killer, const char *host)
 {
-  keel_options o;
   keel_executor *one;
   char arg[600];
-  snprintf(arg, sizeof arg, "%s /tmp/keel-endings-%d.lock", host ? host : "-",
-           (int)getpid());
-  unlink(strchr(arg, ' ') + 1);
-  keel_options_init(&o);
-  o.on_crash = KEEL_ON_CRASH_FAIL_TASK;
-  if (keel_executor_create(&o, &one))
+  if (one_chosen(host, arg, sizeof arg, &one))
     return -1;
   int n = keel_executor_workers(one), rc = KEEL_ETASK;
   for (int round = 0; round < 5 && rc != KEEL_EWORKER; round++) {
