@@ -97,6 +97,20 @@ void keel__error_clear(keel_error *e);
 /* A message formatted into fresh memory (the caller frees it), or NULL. */
 char *keel__error_printf(const char *fmt, ...) KEEL_PRINTF(1, 2);
 
+/* ---- estimate.c: how long each task function's tasks run ---- */
+typedef struct keel__estimates {
+  struct keel__estimate {
+    uint64_t fn; /* 0: free */
+    double s;    /* moving average of its run times, seconds */
+  } *v;
+  size_t n, cap; /* cap: a power of two, or 0 */
+} keel__estimates;
+/* fn's estimate in seconds, 0 when none of its tasks has been timed. */
+double keel__estimate_get(const keel__estimates *e, uint64_t fn);
+/* One of fn's tasks ran s seconds. */
+void keel__estimate_note(keel__estimates *e, uint64_t fn, double s);
+void keel__estimate_free(keel__estimates *e);
+
 /* ---- registry.c: task functions by name ---- */
 uint64_t keel__registry_hash(const char *name);
 /* The wire id of fn, or KEEL_ENOTASK. */

@@ -42,3 +42,8 @@ check_PROGRAMS += tests/unit/test_doorbell
 tests_unit_test_doorbell_SOURCES = tests/unit/test_doorbell.c tests/testutil.h
 tests_unit_test_doorbell_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_doorbell
+
+check_PROGRAMS += tests/unit/test_estimate
+tests_unit_test_estimate_SOURCES = tests/unit/test_estimate.c tests/testutil.h
+tests_unit_test_estimate_LDADD = $(UNIT_LIBS) -lm
+TESTS += tests/unit/test_estimate
