@@ -47,6 +47,15 @@ tests_mpi_spawn_workers_LDADD = $(PLACEMENT_LIBS)
 TESTS += tests/mpi/mpi_placement tests/mpi/mpi_rankloss \
 	tests/mpi/spawn_workers
 
+# Rebalancing: short tasks pass a long one, each task runs once, recalls
+# racing with starts, crashes and a rank's loss.
+check_PROGRAMS += tests/mpi/mpi_rebalance
+tests_mpi_mpi_rebalance_SOURCES = tests/mpi/mpi_rebalance.c \
+	tests/mpi/placement.h $(TESTS_SHARED)
+tests_mpi_mpi_rebalance_CFLAGS = $(PLACEMENT_CFLAGS)
+tests_mpi_mpi_rebalance_LDADD = $(PLACEMENT_LIBS)
+TESTS += tests/mpi/mpi_rebalance
+
 # The crash matrix and the examples again, with spawned workers.
 TESTS += tests/scripts/spawned-examples
 EXTRA_DIST += tests/scripts/spawned-examples

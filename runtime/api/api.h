@@ -48,6 +48,7 @@ struct keel_future {
   size_t arg_len;
   int tries;
   int rank;         /* the worker that ran it last, -1 before */
+  double est;       /* the manager's: its estimated run time when sent */
   const char *host; /* that worker's host, once its result came */
   struct keel_executor *ex;
   keel__queue node; /* in one queue of its executor at a time */

@@ -17,13 +17,16 @@
 #define WINDOW_WORK 10e-3
 #define WINDOW_MIN 2
 #define WINDOW_MAX 1024
-/* Tasks this long (or not timed yet) go one per worker: a task queued
- * behind a long one would wait for all of it while another worker may sit
- * idle, and nothing takes queued work back (no stealing).  The next task
- * then starts one trip after the last result: tens of microseconds on a
- * node, at most about 1 ms across nodes (a nanny's nap), so <= 2 %. */
+/* Tasks this long (or whose function was not timed yet) go one per
+ * worker: a task queued behind a long one would wait for it unless taken
+ * back (rebalance()), and a recall costs a round trip.  The next task then
+ * starts one trip after the last result: tens of microseconds on a node,
+ * at most about 1 ms across nodes (a nanny's nap), so <= 2 %. */
 #define SOLO_TASK 50e-3
 #define BATCH_BYTES (1 << 20)  /* soft cap of one TASKS message */
+/* A worker holding less estimated work than this is not asked to give
+ * tasks back: they would be done before a recall's round trip paid off. */
+#define RECALL_WORK 1e-3
 
 /* ---- the executor taken over ---- */
 
@@ -44,6 +47,7 @@ void keel__dispatch_free(keel_executor *ex)
 {
   keel__sched *s = ex->sched;
   keel__assert(s->outstanding == 0 && s->nw == 0 && s->npend == 0);
+  keel__estimate_free(&s->est);
   free(s->w);
   free(s);
   ex->sched = NULL;
@@ -93,21 +97,25 @@ static void inflight_push(keel__xworker *w, keel_future *f)
 {
   keel__queue_insert_tail(&w->flight, &f->node);
   w->inflight++;
+  w->work += f->est;
 }
 
-/* Remove task id from w's in-flight list; results come in order, so it is
- * almost always the head. */
-static keel_future *inflight_take(keel__xworker *w, uint64_t id)
+/* Remove task id from w's in-flight list.  Results come in order, so a
+ * result's task is almost always the head; the tasks a nanny gives back
+ * (RECALLED, back) were the last it held, so near the tail. */
+static keel_future *inflight_take(keel__xworker *w, uint64_t id, bool back)
 {
-  keel__queue *q;
-  keel__queue_foreach(q, &w->flight) {
+  keel__queue *h = &w->flight;
+  for (keel__queue *q = back ? h->prev : h->next; q != h;
+       q = back ? q->prev : q->next) {
     keel_future *f = keel__queue_data(q, keel_future, node);
-    if (f->task_id != id)
-      continue;
-    keel__queue_remove(q);
-    keel__assert(w->inflight > 0);
-    w->inflight--;
-    return f;
+    if (f->task_id == id) {
+      keel__queue_remove(q);
+      keel__assert(w->inflight > 0);
+      w->inflight--;
+      w->work = w->inflight ? w->work - f->est : 0; /* no drift at 0 */
+      return f;
+    }
   }
   return NULL;
 }
@@ -194,6 +202,7 @@ void keel__dispatch_kill(keel__sched *s)
   for (int i = 0; i < s->nw; i++) {
     fail_all(s, &s->w[i]->flight, KEEL_ESHUTDOWN, &e);
     s->w[i]->inflight = 0;
+    s->w[i]->work = 0;
     if (s->w[i]->state == KEEL__W_ACTIVE) /* closed next turn: its */
       s->w[i]->state = KEEL__W_RETIRING;  /* nanny kills the process */
   }
@@ -229,6 +238,7 @@ static void break_exec(keel__sched *s, const char *why)
     keel__xworker *w = s->w[i];
     fail_all(s, &w->flight, KEEL_EBROKEN, &e);
     w->inflight = 0;
+    w->work = 0;
     if (w->state == KEEL__W_ACTIVE)
       w->state = KEEL__W_RETIRING;
   }
@@ -238,16 +248,29 @@ static void break_exec(keel__sched *s, const char *why)
 
 /* ---- workers ---- */
 
+/* The free rank serving the fewest executors; among equals, one on the
+ * host where this executor has the fewest workers, so that its first tasks
+ * spread over hosts; among those, each executor starts looking at a rank
+ * of its own (by its id), so that executors made one after another do not
+ * all start on rank 1, on the first host.  -1 if none, or out of memory. */
 static int pick_rank(const keel__master *m, const keel__sched *s)
 {
-  int best = -1;
-  for (int r = 1; r < m->ranks.n; r++) {
-    keel__rank *k = m->ranks.v[r];
+  int best = -1, nw = m->ranks.n - 1;
+  int *mine = calloc((size_t)m->ranks.n, sizeof *mine); /* by hostid */
+  if (!mine)
+    return -1;
+  for (int i = 0; i < s->nw; i++)
+    mine[m->ranks.v[s->w[i]->rank]->hostid]++;
+  for (int i = 0; i < nw; i++) {
+    int r = 1 + (int)((s->ex->id + (unsigned)i) % (unsigned)nw);
+    const keel__rank *k = m->ranks.v[r], *b = best > 0 ? m->ranks.v[best] : 0;
     if (k->lost || k->stopped || worker_of(s, r))
       continue;
-    if (best < 0 || k->nexec < m->ranks.v[best]->nexec)
+    if (!b || k->nexec < b->nexec ||
+        (k->nexec == b->nexec && mine[k->hostid] < mine[b->hostid]))
       best = r;
   }
+  free(mine);
   return best;
 }
 
@@ -380,27 +403,48 @@ bool keel__dispatch_quiet(const keel__sched *s)
 
 /* ---- dispatch ---- */
 
-static int window(const keel__sched *s)
+/* A task's estimated run time: its function's on this executor (whose
+ * initializer may make it faster or slower than elsewhere), else on any
+ * executor, once one of its tasks has been timed; until then it counts as
+ * long. */
+static double est_of(const keel__master *m, const keel__sched *s,
+                     const keel_future *f)
+{
+  double e = keel__estimate_get(&s->est, f->fn);
+  if (e <= 0)
+    e = keel__estimate_get(&m->est, f->fn);
+  return e > 0 ? e : SOLO_TASK;
+}
+
+/* May w, holding n tasks of `work` estimated seconds, be sent one more of
+ * e seconds?  Always when it holds nothing; a second one unless it is long
+ * (so that the next task is there when a result goes back); more while
+ * what it holds stays under WINDOW_WORK. */
+static bool has_room(const keel__sched *s, const keel__xworker *w, int n,
+                     double work, double e)
 {
   int most = s->ex->opt.max_inflight > 0 ? s->ex->opt.max_inflight
                                          : WINDOW_MAX;
-  if (s->task_time <= 0 || s->task_time >= SOLO_TASK)
-    return 1;
-  double w = ceil(WINDOW_WORK / s->task_time);
-  w = w < WINDOW_MIN ? WINDOW_MIN : w;
-  return w > most ? most : (int)w;
+  if (w->state != KEEL__W_ACTIVE || n >= most)
+    return false;
+  return n == 0 || (n < WINDOW_MIN && e < SOLO_TASK) ||
+         work + e <= WINDOW_WORK;
 }
 
-/* Take up to n startable futures off the queue, marking them running,
- * at most about BATCH_BYTES of arguments (and at least one). */
-static int take_batch(keel__sched *s, int n, keel_future **out)
+/* Take up to k startable futures off the queue for w, marking them
+ * running, while w has room for them, at most about BATCH_BYTES of
+ * arguments (and at least one). */
+static int take_batch(keel__master *m, keel__sched *s, keel__xworker *w,
+                      int k, keel_future **out)
 {
-  int k = 0;
+  int n = 0;
   size_t bytes = 0;
+  double work = w->work;
   keel_future *next;
   keel__future_batch_begin();
-  while (k < n && (next = pend_first(s)) &&
-         (k == 0 || bytes + next->arg_len <= BATCH_BYTES)) {
+  while (n < k && (next = pend_first(s)) &&
+         (n == 0 || bytes + next->arg_len <= BATCH_BYTES) &&
+         has_room(s, w, w->inflight + n, work, est_of(m, s, next))) {
     keel_future *f = pend_pop(s);
     if (f->state == KEEL__F_CANCELLED) {
       keel__future_batch_drop(f);
@@ -409,11 +453,13 @@ static int take_batch(keel__sched *s, int n, keel_future **out)
       continue;
     }
     f->state = KEEL__F_RUNNING;
+    f->est = est_of(m, s, f);
+    work += f->est;
     bytes += f->arg_len;
-    out[k++] = f;
+    out[n++] = f;
   }
   keel__future_batch_end();
-  return k;
+  return n;
 }
 
 static void send_tasks(keel__master *m, keel__sched *s, keel__xworker *w,
@@ -432,13 +478,14 @@ static void send_tasks(keel__master *m, keel__sched *s, keel__xworker *w,
   m->send(m, w->rank, &b);
 }
 
-/* Fill worker w up to its share of the queue, in batches. */
+/* Send worker w up to share tasks of the queue, in batches, while it has
+ * room. */
 static int feed(keel__master *m, keel__sched *s, keel__xworker *w, int share)
 {
   keel_future *fs[64];
   int sent = 0;
   while (share > 0 && s->npend > 0) {
-    int n = take_batch(s, share < 64 ? share : 64, fs);
+    int n = take_batch(m, s, w, share < 64 ? share : 64, fs);
     if (n == 0)
       break;
     send_tasks(m, s, w, fs, n);
@@ -448,28 +495,112 @@ static int feed(keel__master *m, keel__sched *s, keel__xworker *w, int share)
   return sent;
 }
 
-/* Feed the emptiest worker first, its share of the queue, then the next:
- * tasks submitted one at a time spread over idle workers instead of
+/* Whether w may take the next queued task now. */
+static bool takes_next(const keel__master *m, const keel__sched *s,
+                       const keel__xworker *w)
+{
+  return has_room(s, w, w->inflight, w->work, est_of(m, s, pend_first(s)));
+}
+
+/* Of the workers that may take the next task, the one holding the least
+ * estimated work; ties go to the first, and an executor's workers are
+ * attached in an order of its own (pick_rank()). */
+static keel__xworker *least_loaded(const keel__master *m, keel__sched *s,
+                                   int *room)
+{
+  keel__xworker *best = NULL;
+  *room = 0;
+  for (int i = 0; i < s->nw; i++) {
+    keel__xworker *w = s->w[i];
+    if (!takes_next(m, s, w))
+      continue;
+    (*room)++;
+    if (!best || w->inflight < best->inflight ||
+        (w->inflight == best->inflight && w->work < best->work))
+      best = w;
+  }
+  return best;
+}
+
+/* Feed the least loaded worker first, its share of the queue, then the
+ * next: tasks submitted one at a time spread over idle workers instead of
  * queueing behind the first worker's window. */
 static int dispatch(keel__master *m, keel__sched *s)
 {
-  int win = window(s), act = 0, room = 0;
-  for (int i = 0; i < s->nw; i++)
-    room += s->w[i]->state == KEEL__W_ACTIVE && s->w[i]->inflight < win;
-  while (room > 0 && s->npend) {
-    keel__xworker *w = least_busy(s);
-    if (w->inflight >= win)
-      break;
+  int act = 0, room;
+  keel__xworker *w;
+  while (s->npend && (w = least_loaded(m, s, &room))) {
     int share = (int)((s->npend + (size_t)room - 1) / (size_t)room);
-    if (share > win - w->inflight)
-      share = win - w->inflight;
     int sent = feed(m, s, w, share);
     if (!sent)
       break;
     act += sent;
-    room -= w->inflight >= win; /* full now: one worker less with room */
   }
   return act;
+}
+
+/* Nothing queued here, a worker idle, another holding tasks that may not
+ * have started: ask it for some back (RECALL) for the idle one.  Its nanny
+ * gives back only tasks it still holds, so none runs twice; until its
+ * answer (RECALLED) that worker is not asked again. */
+static int rebalance(keel__master *m, keel__sched *s)
+{
+  int idle = 0, act = 0;
+  if (s->npend)
+    return 0;
+  for (int i = 0; i < s->nw; i++)
+    idle += s->w[i]->state == KEEL__W_ACTIVE && s->w[i]->inflight == 0;
+  while (idle-- > 0) {
+    keel__xworker *v = NULL;
+    for (int i = 0; i < s->nw; i++) {
+      keel__xworker *w = s->w[i];
+      if (w->state == KEEL__W_ACTIVE && !w->recalling && w->inflight >= 2 &&
+          w->work >= RECALL_WORK && (!v || w->work > v->work))
+        v = w;
+    }
+    if (!v)
+      break;
+    keel_buf b = {0};
+    uint32_t k = (uint32_t)(v->inflight / 2);
+    keel__wire_put_hdr(&b, KEEL__M_RECALL, s->ex->id, k);
+    keel__wire_finish(&b, 0, k);
+    v->recalling = k;
+    m->send(m, v->rank, &b);
+    act++;
+  }
+  return act;
+}
+
+int keel__dispatch_recalled(keel__master *m, keel__sched *s, int rank,
+                            const keel__wire_hdr *h, keel__wire_rd *rd)
+{
+  keel__xworker *w = worker_of(s, rank);
+  keel__queue back;
+  size_t n = 0;
+  int rc = KEEL_OK;
+  (void)m;
+  keel__queue_init(&back);
+  if (w && (!w->recalling || h->count > w->recalling))
+    return KEEL_EPROTO; /* unasked: those tasks may be running there */
+  if (w)
+    w->recalling = 0;
+  for (uint32_t i = 0; i < h->count; i++) {
+    uint64_t id = keel__wire_get_u64(rd);
+    if (rd->err) {
+      rc = KEEL_EPROTO;
+      break;
+    }
+    keel_future *f = w ? inflight_take(w, id, true) : NULL;
+    if (!f)
+      continue; /* failed meanwhile (broken, killed) */
+    /* It stays RUNNING: the user may have seen it so (keel_future_running
+     * ()), and a future's state never goes back. */
+    keel__queue_insert_tail(&back, &f->node);
+    n++;
+  }
+  keel__queue_prepend(&s->pending, &back); /* ahead, in their order */
+  s->npend += n;
+  return rc;
 }
 
 int keel__dispatch_step(keel__master *m, keel__sched *s)
@@ -481,17 +612,21 @@ int keel__dispatch_step(keel__master *m, keel__sched *s)
     act++;
   }
   act += reconcile(m, s);
-  if (atomic_load(&s->ex->state) == KEEL__X_OPEN)
+  if (atomic_load(&s->ex->state) == KEEL__X_OPEN) {
     act += dispatch(m, s);
+    act += rebalance(m, s);
+  }
   return act;
 }
 
 /* ---- what comes back ---- */
 
-static void note_runtime(keel__sched *s, uint32_t us)
+static void note_runtime(keel__master *m, keel__sched *s,
+                         const keel_future *f, uint32_t us)
 {
   double t = us * 1e-6 + 2e-6; /* floor: an empty task is not free */
-  s->task_time = s->task_time > 0 ? 0.8 * s->task_time + 0.2 * t : t;
+  keel__estimate_note(&s->est, f->fn, t);
+  keel__estimate_note(&m->est, f->fn, t);
 }
 
 /* A big result alone in its message gets the message's buffer, moved to
@@ -541,10 +676,10 @@ int keel__dispatch_results(keel__master *m, keel__sched *s, int rank,
       rc = KEEL_EPROTO;
       break;
     }
-    keel_future *f = w ? inflight_take(w, res.id) : NULL;
+    keel_future *f = w ? inflight_take(w, res.id, false) : NULL;
     if (!f)
       continue; /* the executor already failed it (broken, lost) */
-    note_runtime(s, res.runtime_us);
+    note_runtime(m, s, f, res.runtime_us);
     finish_result(s, f, m->ranks.v[rank]->host, &res,
                   h->count == 1 ? msg : NULL);
   }
@@ -618,7 +753,7 @@ void keel__dispatch_death(keel__master *m, keel__sched *s, int rank,
   if (!w || atomic_load(&ex->state) == KEEL__X_BROKEN)
     return;
   const char *host = m->ranks.v[rank]->host;
-  keel_future *f = d->task_id ? inflight_take(w, d->task_id) : NULL;
+  keel_future *f = d->task_id ? inflight_take(w, d->task_id, false) : NULL;
   char *msg = death_message(d, w, host, f, ex->opt.task_timeout);
   const char *text = msg ? msg : "a task process died";
   if (d->cause == KEEL__C_INIT || d->cause == KEEL__C_SPAWN) {
@@ -667,5 +802,6 @@ void keel__dispatch_rank_lost(keel__master *m, keel__sched *s, int rank,
   s->npend += (size_t)w->inflight;
   keel__queue_prepend(&s->pending, &w->flight);
   w->inflight = 0;
+  w->work = 0;
   remove_worker(m, s, w);
 }

@@ -105,7 +105,7 @@ static void on_hello(keel__master *m, int rank, keel__wire_rd *rd)
                                 : "it sent a malformed HELLO");
     return;
   }
-  k->host = h.host; /* taken */
+  keel__ranks_set_host(&m->ranks, rank, h.host); /* taken */
   k->pid = (int)h.pid;
   k->core = h.core;
   k->hello = true;
@@ -177,6 +177,10 @@ static int handle(keel__master *m, int rank, char **buf, size_t n)
     return 1;
   case KEEL__M_OUTPUT:
     on_output(m, rank, &h, &rd);
+    return 1;
+  case KEEL__M_RECALLED:
+    if (s && keel__dispatch_recalled(m, s, rank, &h, &rd))
+      rank_fail(m, rank, "it sent a malformed or unasked RECALLED message");
     return 1;
   case KEEL__M_BYE:
     m->ranks.v[rank]->stopped = true;
@@ -464,5 +468,6 @@ bool keel__manager_stop(void)
   m->nap = NULL;
   m->napcap = 0;
   keel__ranks_free(&m->ranks);
+  keel__estimate_free(&m->est);
   return !m->world_broken;
 }

@@ -36,6 +36,7 @@
 /* One worker rank as the master sees it. */
 typedef struct keel__rank {
   char *host; /* from its HELLO; lives until the process ends */
+  int hostid; /* the lowest rank on its host (keel__ranks_set_host()) */
   int pid, core;
   bool hello, lost, stopped;
   int pidfd;   /* watches the nanny when it shares our kernel */
@@ -65,6 +66,8 @@ void keel__ranks_free(keel__ranks *rs);
 MPI_Comm keel__ranks_comm(const keel__ranks *rs, int rank, int *crank);
 /* Group g's communicator; its ranks 1..n are worker ranks base.. */
 MPI_Comm keel__ranks_group(const keel__ranks *rs, int g, int *base, int *n);
+/* rank's HELLO named its host (taken): it is now known, with hostid. */
+void keel__ranks_set_host(keel__ranks *rs, int rank, char *host);
 /* Worker ranks not lost. */
 int keel__ranks_live(const keel__ranks *rs);
 /* Mark rank lost; false if it was already. */
@@ -154,6 +157,8 @@ typedef struct keel__xworker {
   int state;          /* KEEL__W_* */
   keel__queue flight; /* its futures in flight on this rank, in order */
   int inflight;
+  double work;        /* their estimated run times, summed */
+  uint32_t recalling; /* tasks a RECALL asked back, until RECALLED */
   double opened_at;
 } keel__xworker;
 
@@ -171,7 +176,7 @@ typedef struct keel__sched {
   size_t outstanding;  /* accepted and not yet done */
   keel__xworker **w; /* each apart: its flight must not move */
   int nw, wcap;
-  double task_time; /* moving average of one task's run time, seconds */
+  keel__estimates est; /* its task functions' run times */
 } keel__sched;
 
 /* Take ex over (the manager thread); KEEL_ENOMEM. */
@@ -194,6 +199,10 @@ int keel__dispatch_results(struct keel__master *m, keel__sched *s, int rank,
                            char **msg);
 void keel__dispatch_death(struct keel__master *m, keel__sched *s, int rank,
                           const keel__death *d);
+/* RECALLED: the tasks the nanny gave back go back to the front of the
+ * queue (KEEL_EPROTO if the message is malformed). */
+int keel__dispatch_recalled(struct keel__master *m, keel__sched *s, int rank,
+                            const keel__wire_hdr *h, keel__wire_rd *rd);
 void keel__dispatch_closed(struct keel__master *m, keel__sched *s, int rank);
 /* The rank is gone: fail or requeue what it ran for the executor. */
 void keel__dispatch_rank_lost(struct keel__master *m, keel__sched *s,
@@ -211,6 +220,7 @@ typedef struct keel__master {
   keel__watch watch;
   keel__printer out; /* what task processes print */
   keel__queue execs; /* the executors it runs (keel__sched.node) */
+  keel__estimates est; /* task functions' run times, from all executors */
   double heartbeat_timeout;
   int bell;         /* nannies on this node ring it (doorbell) */
   bool world_broken; /* a rank of MPI_COMM_WORLD is gone without

@@ -110,6 +110,18 @@ void keel__ranks_free(keel__ranks *rs)
   rs->ngroups = 0;
 }
 
+void keel__ranks_set_host(keel__ranks *rs, int rank, char *host)
+{
+  keel__rank *k = rs->v[rank];
+  k->host = host;
+  k->hostid = rank;
+  for (int r = 1; r < rank; r++)
+    if (rs->v[r]->host && !strcmp(rs->v[r]->host, host)) {
+      k->hostid = rs->v[r]->hostid;
+      break;
+    }
+}
+
 int keel__ranks_live(const keel__ranks *rs)
 {
   int n = 0;

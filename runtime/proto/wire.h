@@ -42,7 +42,10 @@ enum keel__msg {
   KEEL__M_INITFAIL = 10,/* task process -> nanny: the initializer failed */
   KEEL__M_HEARTBEAT = 11,/* both ways: still alive */
   KEEL__M_OUTPUT = 12,  /* nanny -> master: lines its task processes wrote */
-  KEEL__M_LAST = 12
+  KEEL__M_RECALL = 13,  /* master -> nanny: give back up to count tasks
+                           not started */
+  KEEL__M_RECALLED = 14,/* nanny -> master: the ids of those it gave back */
+  KEEL__M_LAST = 14
 };
 
 /* STOP's count: flags. */

@@ -37,6 +37,8 @@ static struct {
   keel_buf out;            /* the RESULTS message being written */
   keel_buf res;            /* the running task's result */
   keel_buf copy;           /* an argument copied to be aligned */
+  keel_buf mbox;           /* the task taken from the ring */
+  uint64_t take;           /* the ring's next slot */
   struct stat chan;        /* fd 3 as the nanny gave it */
   const char *volatile name; /* registered name of the running task */
   bool tag;                /* KEEL_TAG_OUTPUT: every line names its task */
@@ -310,6 +312,30 @@ static void run_tasks(const char *m, const keel__wire_hdr *h)
   }
 }
 
+/* The next task its nanny offers in the shared page's ring
+ * (proto/channel.h), if any: taken, copied out (the nanny may reuse the
+ * slot once it sees COPIED), and run.  True if there was one. */
+static bool run_offered(void)
+{
+  struct keel__ring_slot *r = &tp.shm->ring[tp.take % KEEL__RING_SLOTS];
+  uint32_t offered = KEEL__MB_OFFERED;
+  if (!atomic_compare_exchange_strong(&r->state, &offered, KEEL__MB_TAKEN))
+    return false;
+  tp.take++;
+  uint32_t len = r->len;
+  keel__buf_reset(&tp.mbox);
+  if (len > KEEL__RING_BYTES || keel_buf_append(&tp.mbox, r->task, len))
+    _exit(2); /* the nanny sees a death outside any task */
+  atomic_store(&r->state, KEEL__MB_COPIED);
+  keel__wire_rd rd;
+  keel__task t;
+  keel__wire_reader(&rd, tp.mbox.data, tp.mbox.len);
+  if (keel__wire_get_task(&rd, &t))
+    _exit(2);
+  run_task(&t);
+  return true;
+}
+
 /* ---- start-up ---- */
 
 static void initialise(const char *m, const keel__wire_hdr *h)
@@ -382,6 +408,9 @@ void keel__taskproc_main(void)
   initialise(tp.in.data + consumed, &h);
   consumed += (size_t)n;
   for (;;) {
+    /* The ring before the channel: its tasks come first. */
+    while (run_offered())
+      ;
     n = next_msg(&consumed);
     if (n == 0)
       exit(0); /* EOF: retired by the nanny */

@@ -95,6 +95,9 @@ static bool on_master(keel__nanny *n, const char *m, size_t len)
   case KEEL__M_TASKS:
     keel__slot_tasks(n, &h, &rd);
     break;
+  case KEEL__M_RECALL:
+    keel__slot_recall(n, &h);
+    break;
   case KEEL__M_CLOSE:
     if ((s = keel__slot_find(n, h.exec)))
       keel__slot_close(n, s);

@@ -24,10 +24,20 @@
 #define RETIRE_GRACE 5.0     /* seconds a retiring child gets to exit */
 #define FORWARD_BYTES (64u << 20) /* most task bytes in one TASKS message */
 #define MAX_STRAY_DEATHS 3 /* deaths outside any task before giving up */
+/* Estimated seconds of work handed to the task process ahead of need.
+ * What it holds cannot be taken back (a RECALL only reaches the tasks the
+ * nanny still holds), so a task is handed over behind others only when
+ * their estimates say they are short: a long or untimed task goes alone,
+ * and nothing waits behind it but what the master may still move to an
+ * idle worker. */
+#define AHEAD_WORK 200e-6
+/* Estimated seconds of work offered in the ring (which the nanny can take
+ * back) ahead of need. */
+#define RING_WORK 3e-3
 #define WARM_AFTER 5e-3    /* seconds after a death to start a warm child */
 
 typedef struct ntask {
-  uint64_t id;
+  uint64_t id, fn;
   char *enc; /* the task as encoded on the wire */
   uint32_t len;
 } ntask;
@@ -63,6 +73,11 @@ typedef struct keel__slot {
   double idle_since;
   int stray_deaths; /* task processes lost outside a task, in a row */
   double warm_at;   /* > 0: start a warm task process then */
+  keel__estimates est; /* each task function's run time, from results */
+  /* the ring (ring_sync()): slots offered up to ring_put, the taken ones
+   * counted in nfwd up to ring_counted, free again up to ring_free */
+  uint64_t ring_put, ring_counted, ring_free;
+  uint64_t last_sock; /* last task sent on the channel, until it starts */
 } slot;
 
 /* ---- the queue of a slot ---- */
@@ -72,7 +87,8 @@ static ntask *q_at(slot *s, size_t i)
   return &s->q[(s->qh + i) % s->qcap];
 }
 
-static int q_push(slot *s, uint64_t id, const void *enc, size_t len)
+static int q_push(slot *s, uint64_t id, uint64_t fn, const void *enc,
+                  size_t len)
 {
   if (s->qn == s->qcap) {
     size_t cap = s->qcap ? s->qcap * 2 : 64;
@@ -90,7 +106,7 @@ static int q_push(slot *s, uint64_t id, const void *enc, size_t len)
   if (!copy)
     return KEEL_ENOMEM;
   memcpy(copy, enc, len);
-  *q_at(s, s->qn++) = (ntask){id, copy, (uint32_t)len};
+  *q_at(s, s->qn++) = (ntask){id, fn, copy, (uint32_t)len};
   return KEEL_OK;
 }
 
@@ -151,6 +167,14 @@ static void child_reset(child *c)
   child_init(c);
 }
 
+/* A slot's task process gone or to be replaced: its page, and with it
+ * the ring, go too. */
+static void slot_child_reset(slot *s)
+{
+  child_reset(&s->c);
+  s->ring_put = s->ring_counted = s->ring_free = s->last_sock = 0;
+}
+
 static keel__shm *map_shm(int *fd)
 {
   *fd = memfd_create("keel-task", MFD_CLOEXEC);
@@ -179,7 +203,7 @@ static int spawn_child(slot *s)
   child *c = &s->c;
   int sv[2] = {-1, -1}, cp[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
   int mfd = -1;
-  child_reset(c);
+  slot_child_reset(s);
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
       pipe2(cp, O_CLOEXEC) < 0 || pipe2(po, O_CLOEXEC) < 0 ||
       pipe2(pe, O_CLOEXEC) < 0 || !(c->shm = map_shm(&mfd)) ||
@@ -193,7 +217,7 @@ static int spawn_child(slot *s)
           close(all[k][i]);
     if (mfd >= 0)
       close(mfd);
-    child_reset(c);
+    slot_child_reset(s);
     report(s, 0, KEEL__C_SPAWN, 0, -1, why, NULL);
     free(why);
     s->dead = true;
@@ -225,7 +249,114 @@ static void kill_child(child *c, int cause, uint64_t task)
   kill(c->pid, SIGKILL);
 }
 
-/* Forward the tasks the child has not seen yet, in one TASKS message. */
+/* A task's estimated run time, for AHEAD_WORK: one not timed yet counts
+ * as long. */
+static double est_of(const slot *s, const ntask *t)
+{
+  double e = keel__estimate_get(&s->est, t->fn);
+  return e > 0 ? e : AHEAD_WORK;
+}
+
+/* How many of the tasks it holds the nanny may hand over now: one when
+ * the task process has none, more behind them only while the estimated
+ * work handed over stays under AHEAD_WORK. */
+static size_t may_hand_over(slot *s)
+{
+  double work = 0;
+  size_t n = 0;
+  for (size_t i = 0; i < s->nfwd; i++)
+    work += est_of(s, q_at(s, i));
+  while (s->nfwd + n < s->qn && (s->nfwd + n == 0 || work < AHEAD_WORK))
+    work += est_of(s, q_at(s, s->nfwd + n++));
+  return n;
+}
+
+/* ---- the ring (proto/channel.h) ---- */
+
+static struct keel__ring_slot *ring_at(const child *c, uint64_t seq)
+{
+  return &c->shm->ring[seq % KEEL__RING_SLOTS];
+}
+
+static uint32_t ring_state(const child *c, uint64_t seq)
+{
+  return atomic_load(&ring_at(c, seq)->state);
+}
+
+/* Tasks the task process took from the ring are forwarded now (they are
+ * q[nfwd...] in order); slots it has copied out are free again. */
+static void ring_sync(slot *s)
+{
+  child *c = &s->c;
+  if (!c->shm)
+    return;
+  while (s->ring_counted < s->ring_put &&
+         ring_state(c, s->ring_counted) >= KEEL__MB_TAKEN) {
+    keel__assert(s->nfwd < s->qn);
+    s->nfwd++;
+    c->served++;
+    s->ring_counted++;
+  }
+  while (s->ring_free < s->ring_counted &&
+         ring_state(c, s->ring_free) == KEEL__MB_COPIED) {
+    atomic_store(&ring_at(c, s->ring_free)->state, KEEL__MB_EMPTY);
+    s->ring_free++;
+  }
+}
+
+/* Take back every offer not taken yet, newest first: the task process
+ * takes in order, so the first one it took ends the search. */
+static void ring_withdraw(slot *s)
+{
+  child *c = &s->c;
+  while (c->shm && s->ring_put > s->ring_counted) {
+    uint32_t offered = KEEL__MB_OFFERED;
+    if (!atomic_compare_exchange_strong(&ring_at(c, s->ring_put - 1)->state,
+                                        &offered, KEEL__MB_EMPTY))
+      break;
+    s->ring_put--;
+  }
+  ring_sync(s);
+}
+
+/* Offer the next tasks of the queue while the estimated work the task
+ * process has (forwarded and offered) stays under RING_WORK.  Only once
+ * what went on its channel has started: between tasks the task process
+ * looks at the ring before its channel. */
+static int ring_fill(slot *s)
+{
+  child *c = &s->c;
+  int act = 0;
+  if (!c->shm || (s->last_sock &&
+                  atomic_load(&c->shm->task_id) != s->last_sock))
+    return 0;
+  s->last_sock = 0;
+  double work = 0;
+  size_t offered = (size_t)(s->ring_put - s->ring_counted);
+  for (size_t i = 0; i < s->nfwd + offered; i++)
+    work += est_of(s, q_at(s, i));
+  while (s->nfwd + offered < s->qn && work < RING_WORK &&
+         s->ring_put - s->ring_free < KEEL__RING_SLOTS &&
+         ring_state(c, s->ring_put) == KEEL__MB_EMPTY &&
+         (s->o.max_tasks <= 0 ||
+          c->served + (int)offered < s->o.max_tasks)) {
+    ntask *t = q_at(s, s->nfwd + offered);
+    if (t->len > KEEL__RING_BYTES)
+      break; /* it goes on the channel when the task process is free */
+    struct keel__ring_slot *r = ring_at(c, s->ring_put);
+    memcpy(r->task, t->enc, t->len);
+    r->len = t->len;
+    atomic_store(&r->state, KEEL__MB_OFFERED);
+    s->ring_put++;
+    offered++;
+    work += est_of(s, t);
+    act = 1;
+  }
+  return act;
+}
+
+/* Forward the tasks the child may have now, in one TASKS message, or
+ * offer it the next one in the mailbox. */
 static int forward(slot *s)
 {
   child *c = &s->c;
@@ -234,11 +365,23 @@ static int forward(slot *s)
     return 0;
   if (!c->pid && spawn_child(s) < 0)
     return 1;
-  size_t n = s->qn - s->nfwd;
+  ring_sync(s);
+  if (s->ring_put > s->ring_counted) {
+    /* Nothing goes on the channel ahead of the offered tasks, but an idle
+     * task process, blocked on its channel, missed them: take them back. */
+    if (s->nfwd > 0 || atomic_load(&c->shm->task_id))
+      return ring_fill(s);
+    ring_withdraw(s);
+    if (s->ring_put > s->ring_counted || s->nfwd > 0)
+      return 1; /* it took one after all */
+  }
+  if (s->nfwd == s->qn)
+    return 0;
+  size_t n = may_hand_over(s);
   if (s->o.max_tasks > 0 && n > (size_t)(s->o.max_tasks - c->served))
     n = (size_t)(s->o.max_tasks - c->served);
   if (n == 0)
-    return 0;
+    return ring_fill(s);
   size_t off = c->wout.len, bytes = 0, i;
   keel__wire_put_hdr(&c->wout, KEEL__M_TASKS, s->exec, 0);
   for (i = 0; i < n; i++) {
@@ -252,6 +395,7 @@ static int forward(slot *s)
   keel__wire_finish(&c->wout, off, (uint32_t)n);
   s->nfwd += n;
   c->served += (int)n;
+  s->last_sock = q_at(s, s->nfwd - 1)->id; /* the ring waits for it */
   return 1;
 }
 
@@ -312,8 +456,10 @@ static int on_child_results(slot *s, const keel__wire_hdr *h, keel__wire_rd *rd)
 {
   for (uint32_t i = 0; i < h->count; i++) {
     keel__result r;
+    ring_sync(s); /* a result may be of a task taken from the ring */
     if (keel__wire_get_result(rd, &r) || s->nfwd == 0 || q_at(s, 0)->id != r.id)
       return KEEL_EPROTO;
+    keel__estimate_note(&s->est, q_at(s, 0)->fn, r.runtime_us * 1e-6);
     if (s->c.shm && atomic_load(&s->c.shm->out_task) == r.id)
       keel__lines_end(&s->c.lines, s->c.shm, r.id, &s->out); /* first */
     add_result(s, &r);
@@ -487,6 +633,7 @@ static void on_exit_status(slot *s, int status)
   int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   read_child(s, R_ALL); /* results written before it died still count */
+  ring_sync(s);          /* the task it died in may be the ring's */
   keel__lines_close(&c->lines, c->shm, &s->out);
   keel_buf_append(&c->bt, "", 1);
   uint32_t phase = c->shm ? c->shm->phase : KEEL__P_START;
@@ -524,7 +671,7 @@ static void on_exit_status(slot *s, int status)
     }
   }
   kill_leftovers(s->n, c->pid);
-  child_reset(c);
+  slot_child_reset(s);
   s->nfwd = 0; /* unanswered tasks go to the next task process */
   /* A warm task process, but not at once: its exec and dynamic linking
    * would take the core from the master reading the report just sent. */
@@ -633,11 +780,12 @@ void keel__slot_close(keel__nanny *n, keel__slot *s)
     keel__lines_close(&s->c.lines, s->c.shm, &s->out); /* its last lines */
     flush_results(s);
   }
-  child_reset(&s->c);
+  slot_child_reset(s);
   q_clear(s);
   free(s->q);
   keel__buf_free(&s->res);
   keel__buf_free(&s->out.msg);
+  keel__estimate_free(&s->est);
   free(s->initarg);
   for (int i = 0; i < KEEL__MAX_SLOTS; i++)
     if (n->slots[i] == s)
@@ -692,10 +840,34 @@ void keel__slot_tasks(keel__nanny *n, const keel__wire_hdr *h,
       keel__log("malformed TASKS message for executor %u", h->exec);
       return;
     }
-    if (!s->dead && q_push(s, t.id, rd->p + start, rd->pos - start))
+    if (!s->dead && q_push(s, t.id, t.fn, rd->p + start, rd->pos - start))
       keel__log("out of memory queueing task %llu",
                 (unsigned long long)t.id);
   }
+}
+
+/* RECALL: the master takes back up to h->count of the tasks that have
+ * not started, the last ones first (they would have waited longest); the
+ * answer lists them in their order.  Those handed to the task process
+ * stay: they may have started. */
+void keel__slot_recall(keel__nanny *n, const keel__wire_hdr *h)
+{
+  slot *s = keel__slot_find(n, h->exec);
+  if (s)
+    ring_withdraw(s); /* what it took first stays */
+  size_t spare = s ? s->qn - s->nfwd : 0;
+  if (h->count < spare)
+    spare = h->count;
+  keel_buf b = {0};
+  keel__wire_put_hdr(&b, KEEL__M_RECALLED, h->exec, 0);
+  for (size_t i = s ? s->qn - spare : 0; s && i < s->qn; i++)
+    keel__wire_put_u64(&b, q_at(s, i)->id);
+  for (size_t i = 0; i < spare; i++) { /* off the tail: nothing moves */
+    free(q_at(s, s->qn - 1)->enc);
+    s->qn--;
+  }
+  keel__wire_finish(&b, 0, (uint32_t)spare);
+  keel__uplink_send(n, &b, true);
 }
 
 bool keel__slot_quiet(const keel__slot *s)

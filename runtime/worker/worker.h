@@ -104,6 +104,8 @@ void keel__slot_open(keel__nanny *n, const keel__wire_hdr *h,
                      keel__wire_rd *rd);
 void keel__slot_tasks(keel__nanny *n, const keel__wire_hdr *h,
                       keel__wire_rd *rd);
+/* RECALL: give back tasks not started (answered with RECALLED). */
+void keel__slot_recall(keel__nanny *n, const keel__wire_hdr *h);
 /* Kill its task process and what it left, free the slot. */
 void keel__slot_close(keel__nanny *n, keel__slot *s);
 /* One turn: read, reap, forward, write, watch limits: how much it did. */

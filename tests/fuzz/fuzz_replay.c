@@ -54,6 +54,9 @@ static size_t seeds(keel_buf *out, int *who, size_t max)
            keel__wire_put_output(b, &lines), keel__wire_finish(b, 0, 1)));
   SEED(2, (keel__wire_put_hdr(b, KEEL__M_INITFAIL, 3, 0), keel__wire_put_str(b, "no"),
            keel__wire_finish(b, 0, 0)));
+  SEED(1, (keel__wire_put_hdr(b, KEEL__M_RECALL, 3, 2), keel__wire_finish(b, 0, 2)));
+  SEED(0, (keel__wire_put_hdr(b, KEEL__M_RECALLED, 3, 0), keel__wire_put_u64(b, 8),
+           keel__wire_put_u64(b, 9), keel__wire_finish(b, 0, 2)));
 #undef SEED
   return n;
 }
@@ -113,7 +116,7 @@ static void test_seeds_are_valid(void)
   keel_buf b[16] = {{0}};
   int who[16];
   size_t n = seeds(b, who, 16);
-  CU_ASSERT_EQUAL(n, 11);
+  CU_ASSERT_EQUAL(n, 13);
   for (size_t i = 0; i < n; i++) {
     keel__wire_hdr h;
     const char *why;

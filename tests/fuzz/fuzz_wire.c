@@ -2,8 +2,10 @@
  * arbitrary bytes.  The first byte picks the receiver, the rest is the
  * message as it would arrive:
  *   0  the master, from a nanny: HELLO, RESULTS (and a map chunk's items
- *      inside each result), DEATH, CLOSED, BYE, HEARTBEAT;
- *   1  a nanny, from the master: HELLO, OPEN, TASKS, CLOSE, STOP, HEARTBEAT;
+ *      inside each result), DEATH, OUTPUT, RECALLED, CLOSED, BYE,
+ *      HEARTBEAT;
+ *   1  a nanny, from the master: HELLO, OPEN, TASKS, RECALL, CLOSE, STOP,
+ *      HEARTBEAT;
  *   2  a nanny, from its task process: RESULTS, INITFAIL;
  *   3  a task process, from its nanny: OPEN, TASKS.
  * Built with clang -fsanitize=fuzzer,address,undefined (make fuzz); the
@@ -76,6 +78,14 @@ static void output(keel__wire_rd *rd, uint32_t count)
   }
 }
 
+/* The ids of the tasks a nanny gave back, as master/dispatch.c reads
+ * them. */
+static void recalled(keel__wire_rd *rd, uint32_t count)
+{
+  for (uint32_t i = 0; i < count && !rd->err; i++)
+    (void)keel__wire_get_u64(rd);
+}
+
 static void receive(int who, const keel__wire_hdr *h, keel__wire_rd *rd)
 {
   switch (who * 16 + h->type) {
@@ -83,6 +93,7 @@ static void receive(int who, const keel__wire_hdr *h, keel__wire_rd *rd)
   case 0 * 16 + KEEL__M_RESULTS: results(rd, h->count, true); break;
   case 0 * 16 + KEEL__M_DEATH: death(rd); break;
   case 0 * 16 + KEEL__M_OUTPUT: output(rd, h->count); break;
+  case 0 * 16 + KEEL__M_RECALLED: recalled(rd, h->count); break;
   case 1 * 16 + KEEL__M_HELLO: hello(rd, true); break;
   case 1 * 16 + KEEL__M_OPEN:
   case 3 * 16 + KEEL__M_OPEN: open_msg(rd); break;
