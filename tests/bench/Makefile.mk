@@ -3,7 +3,8 @@
 # compare runs them and prints keel's figures; `make compare` adds the
 # peers (ProcessPoolExecutor, loky, mpi4py.futures) side by side.
 BENCH_KEEL = tests/bench/crash_latency tests/bench/rank_loss \
-	tests/bench/throughput tests/bench/growth tests/bench/idle
+	tests/bench/throughput tests/bench/growth tests/bench/idle \
+	tests/bench/mixed
 BENCH_MPI = tests/bench/pingpong tests/bench/mpi_hello tests/bench/hops
 EXTRA_PROGRAMS = $(BENCH_KEEL) $(BENCH_MPI)
 tests_bench_crash_latency_SOURCES = tests/bench/crash_latency.c \
@@ -12,11 +13,13 @@ tests_bench_rank_loss_SOURCES = tests/bench/rank_loss.c tests/bench/bench.h
 tests_bench_throughput_SOURCES = tests/bench/throughput.c tests/bench/bench.h
 tests_bench_growth_SOURCES = tests/bench/growth.c tests/bench/bench.h
 tests_bench_idle_SOURCES = tests/bench/idle.c tests/bench/bench.h
+tests_bench_mixed_SOURCES = tests/bench/mixed.c tests/bench/bench.h
 tests_bench_crash_latency_LDADD = runtime/libkeel.la
 tests_bench_rank_loss_LDADD = runtime/libkeel.la
 tests_bench_throughput_LDADD = runtime/libkeel.la
 tests_bench_growth_LDADD = runtime/libkeel.la
 tests_bench_idle_LDADD = runtime/libkeel.la
+tests_bench_mixed_LDADD = runtime/libkeel.la
 tests_bench_pingpong_SOURCES = tests/bench/pingpong.c
 tests_bench_mpi_hello_SOURCES = tests/bench/mpi_hello.c
 tests_bench_hops_SOURCES = tests/bench/hops.c
