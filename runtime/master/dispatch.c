@@ -103,7 +103,8 @@ static void inflight_push(keel__xworker *w, keel_future *f)
 /* Remove task id from w's in-flight list.  Results come in order, so a
  * result's task is almost always the head; the tasks a nanny gives back
  * (RECALLED, back) were the last it held, so near the tail. */
-static keel_future *inflight_take(keel__xworker *w, uint64_t id, bool back)
+static keel_future *inflight_take(keel__sched *s, keel__xworker *w,
+                                  uint64_t id, bool back)
 {
   keel__queue *h = &w->flight;
   for (keel__queue *q = back ? h->prev : h->next; q != h;
@@ -114,6 +115,7 @@ static keel_future *inflight_take(keel__xworker *w, uint64_t id, bool back)
       keel__assert(w->inflight > 0);
       w->inflight--;
       w->work = w->inflight ? w->work - f->est : 0; /* no drift at 0 */
+      s->rebalance_due |= w->inflight == 0; /* idle: rebalance() looks */
       return f;
     }
   }
@@ -307,6 +309,7 @@ static bool attach(keel__master *m, keel__sched *s)
                        .opened_at = keel__clock_now()};
   keel__queue_init(&w->flight);
   s->w[s->nw++] = w;
+  s->rebalance_due = true; /* it is idle */
   m->ranks.v[r]->nexec++;
   keel_buf b = {0};
   keel__xopts o;
@@ -546,8 +549,9 @@ static int dispatch(keel__master *m, keel__sched *s)
 static int rebalance(keel__master *m, keel__sched *s)
 {
   int idle = 0, act = 0;
-  if (s->npend)
-    return 0;
+  if (s->npend || !s->rebalance_due)
+    return 0; /* no worker went idle, no answer came, since it last looked */
+  s->rebalance_due = false;
   for (int i = 0; i < s->nw; i++)
     idle += s->w[i]->state == KEEL__W_ACTIVE && s->w[i]->inflight == 0;
   while (idle-- > 0) {
@@ -584,13 +588,14 @@ int keel__dispatch_recalled(keel__master *m, keel__sched *s, int rank,
     return KEEL_EPROTO; /* unasked: those tasks may be running there */
   if (w)
     w->recalling = 0;
+  s->rebalance_due = true; /* that worker may be asked again */
   for (uint32_t i = 0; i < h->count; i++) {
     uint64_t id = keel__wire_get_u64(rd);
     if (rd->err) {
       rc = KEEL_EPROTO;
       break;
     }
-    keel_future *f = w ? inflight_take(w, id, true) : NULL;
+    keel_future *f = w ? inflight_take(s, w, id, true) : NULL;
     if (!f)
       continue; /* failed meanwhile (broken, killed) */
     /* It stays RUNNING: the user may have seen it so (keel_future_running
@@ -676,7 +681,7 @@ int keel__dispatch_results(keel__master *m, keel__sched *s, int rank,
       rc = KEEL_EPROTO;
       break;
     }
-    keel_future *f = w ? inflight_take(w, res.id, false) : NULL;
+    keel_future *f = w ? inflight_take(s, w, res.id, false) : NULL;
     if (!f)
       continue; /* the executor already failed it (broken, lost) */
     note_runtime(m, s, f, res.runtime_us);
@@ -753,7 +758,7 @@ void keel__dispatch_death(keel__master *m, keel__sched *s, int rank,
   if (!w || atomic_load(&ex->state) == KEEL__X_BROKEN)
     return;
   const char *host = m->ranks.v[rank]->host;
-  keel_future *f = d->task_id ? inflight_take(w, d->task_id, false) : NULL;
+  keel_future *f = d->task_id ? inflight_take(s, w, d->task_id, false) : NULL;
   char *msg = death_message(d, w, host, f, ex->opt.task_timeout);
   const char *text = msg ? msg : "a task process died";
   if (d->cause == KEEL__C_INIT || d->cause == KEEL__C_SPAWN) {

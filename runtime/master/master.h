@@ -171,6 +171,7 @@ typedef struct keel__sched {
   /* the hub's requests as the manager last copied them */
   int target;
   bool shutdown, released, cancel, kill;
+  bool rebalance_due; /* a worker went idle: rebalance() looks */
   keel__queue pending; /* futures accepted, not sent */
   size_t npend;
   size_t outstanding;  /* accepted and not yet done */

@@ -23,8 +23,8 @@ _Static_assert(KEEL__CRASH_FD == KEEL__CHAN_FD + 1 &&
 #define KEEL__ENV_ROLE "KEEL_ROLE"
 #define KEEL__ENV_NANNY "KEEL_TASK_NANNY"
 
-#define KEEL__RING_SLOTS 16   /* tasks the ring offers at most */
-#define KEEL__RING_BYTES 2048 /* the largest task record a slot takes */
+#define KEEL__RING_SLOTS 128 /* slots in the ring */
+#define KEEL__RING_BYTES 2048 /* the task records a slot takes at most */
 
 /* The page a task process shares with its nanny: which task runs now and
  * since when, so that a death is blamed exactly and deadlines are exact
@@ -46,17 +46,22 @@ typedef struct keel__shm {
   _Atomic uint32_t reads;
   _Atomic uint32_t printed;
   _Atomic uint64_t out_task, out_done;
+  /* Tasks, and TASKS messages, the task process has read from its
+   * channel: the nanny offers in the ring only behind every task it sent
+   * there, and keeps one wake-up (TASKS of no task) in flight at most. */
+  _Atomic uint64_t chan_read, chan_msgs;
   /* The ring: tasks the nanny offers while the task process runs others,
    * so that it starts each next one without a round trip to the nanny,
    * and which the nanny can take back until the task process has taken
-   * them (a RECALL, or the task process idle on its channel).  The task
+   * them (a RECALL).  A slot holds a few tasks, taken whole.  The task
    * process takes slot after slot in order; the nanny takes back from the
    * newest.  A slot goes EMPTY -nanny-> OFFERED -task process-> TAKEN
    * (copying) -> COPIED -nanny-> EMPTY, or OFFERED -nanny-> EMPTY. */
   struct keel__ring_slot {
     _Atomic uint32_t state;
-    uint32_t len;
-    char task[KEEL__RING_BYTES]; /* one task record, as in TASKS */
+    uint32_t count;              /* tasks in it */
+    uint32_t len;                /* their bytes */
+    char task[KEEL__RING_BYTES]; /* task records, as in TASKS */
   } ring[KEEL__RING_SLOTS];
 } keel__shm;
 enum { KEEL__MB_EMPTY = 0, KEEL__MB_OFFERED = 1, KEEL__MB_TAKEN = 2,

@@ -300,11 +300,12 @@ static void run_task(const keel__task *t)
     end_output(t->id);
 }
 
-static void run_tasks(const char *m, const keel__wire_hdr *h)
+/* Run count task records from p[0, len), in order. */
+static void run_records(const char *p, size_t len, uint32_t count)
 {
   keel__wire_rd rd;
-  keel__wire_reader(&rd, m + KEEL__WIRE_HDR, h->len);
-  for (uint32_t i = 0; i < h->count; i++) {
+  keel__wire_reader(&rd, p, len);
+  for (uint32_t i = 0; i < count; i++) {
     keel__task t;
     if (keel__wire_get_task(&rd, &t))
       _exit(2); /* the nanny sees a death outside any task */
@@ -312,7 +313,7 @@ static void run_tasks(const char *m, const keel__wire_hdr *h)
   }
 }
 
-/* The next task its nanny offers in the shared page's ring
+/* The next slot its nanny offers in the shared page's ring
  * (proto/channel.h), if any: taken, copied out (the nanny may reuse the
  * slot once it sees COPIED), and run.  True if there was one. */
 static bool run_offered(void)
@@ -322,17 +323,12 @@ static bool run_offered(void)
   if (!atomic_compare_exchange_strong(&r->state, &offered, KEEL__MB_TAKEN))
     return false;
   tp.take++;
-  uint32_t len = r->len;
+  uint32_t len = r->len, count = r->count;
   keel__buf_reset(&tp.mbox);
   if (len > KEEL__RING_BYTES || keel_buf_append(&tp.mbox, r->task, len))
-    _exit(2); /* the nanny sees a death outside any task */
-  atomic_store(&r->state, KEEL__MB_COPIED);
-  keel__wire_rd rd;
-  keel__task t;
-  keel__wire_reader(&rd, tp.mbox.data, tp.mbox.len);
-  if (keel__wire_get_task(&rd, &t))
     _exit(2);
-  run_task(&t);
+  atomic_store(&r->state, KEEL__MB_COPIED);
+  run_records(tp.mbox.data, tp.mbox.len, count);
   return true;
 }
 
@@ -417,7 +413,11 @@ void keel__taskproc_main(void)
     if (n < 0 || keel__wire_check(tp.in.data + consumed, (size_t)n, &h, &why) ||
         h.type != KEEL__M_TASKS)
       _exit(2);
-    run_tasks(tp.in.data + consumed, &h);
+    /* Read: the nanny may offer what comes after them in the ring.  No
+     * task at all is a wake-up: the ring has some. */
+    atomic_fetch_add(&tp.shm->chan_read, h.count);
+    atomic_fetch_add(&tp.shm->chan_msgs, 1);
+    run_records(tp.in.data + consumed + KEEL__WIRE_HDR, h.len, h.count);
     consumed += (size_t)n;
   }
 }

@@ -22,24 +22,24 @@
 
 #define MEM_CHECK_EVERY 1e-3 /* seconds between RSS reads */
 #define RETIRE_GRACE 5.0     /* seconds a retiring child gets to exit */
-#define FORWARD_BYTES (64u << 20) /* most task bytes in one TASKS message */
 #define MAX_STRAY_DEATHS 3 /* deaths outside any task before giving up */
-/* Estimated seconds of work handed to the task process ahead of need.
- * What it holds cannot be taken back (a RECALL only reaches the tasks the
- * nanny still holds), so a task is handed over behind others only when
- * their estimates say they are short: a long or untimed task goes alone,
- * and nothing waits behind it but what the master may still move to an
- * idle worker. */
-#define AHEAD_WORK 200e-6
-/* Estimated seconds of work offered in the ring (which the nanny can take
- * back) ahead of need. */
-#define RING_WORK 3e-3
+/* Estimated seconds of work offered in the ring ahead of need: as much as
+ * the master's window, so that the task process never waits for its
+ * nanny, which shares its core and may not run for milliseconds while it
+ * computes.  One ring slot takes tasks while their estimated work stays
+ * under SLOT_WORK: the task process takes a slot whole, so that is what
+ * it may hold that a RECALL cannot take back.  A task whose function this
+ * slot has not timed counts as UNTIMED_WORK. */
+#define RING_WORK 10e-3
+#define SLOT_WORK 200e-6
+#define UNTIMED_WORK 1e-3
 #define WARM_AFTER 5e-3    /* seconds after a death to start a warm child */
 
 typedef struct ntask {
   uint64_t id, fn;
   char *enc; /* the task as encoded on the wire */
   uint32_t len;
+  double est; /* its estimate when handed over or offered (held) */
 } ntask;
 
 typedef struct child {
@@ -75,9 +75,13 @@ typedef struct keel__slot {
   double warm_at;   /* > 0: start a warm task process then */
   keel__estimates est; /* each task function's run time, from results */
   /* the ring (ring_sync()): slots offered up to ring_put, the taken ones
-   * counted in nfwd up to ring_counted, free again up to ring_free */
+   * counted in nfwd up to ring_counted, free again up to ring_free; the
+   * tasks in offered slots not counted yet are q[nfwd, nfwd + ring_tasks) */
   uint64_t ring_put, ring_counted, ring_free;
-  uint64_t last_sock; /* last task sent on the channel, until it starts */
+  size_t ring_tasks;
+  uint64_t chan_sent; /* tasks sent on the channel (shm chan_read) */
+  uint64_t msgs_sent; /* TASKS messages sent on it (shm chan_msgs) */
+  double held; /* estimated work handed over (q[0, nfwd)) and offered */
 } slot;
 
 /* ---- the queue of a slot ---- */
@@ -106,7 +110,7 @@ static int q_push(slot *s, uint64_t id, uint64_t fn, const void *enc,
   if (!copy)
     return KEEL_ENOMEM;
   memcpy(copy, enc, len);
-  *q_at(s, s->qn++) = (ntask){id, fn, copy, (uint32_t)len};
+  *q_at(s, s->qn++) = (ntask){id, fn, copy, (uint32_t)len, 0};
   return KEEL_OK;
 }
 
@@ -124,6 +128,7 @@ static void q_remove(slot *s, size_t i)
 static void q_clear(slot *s)
 {
   s->nfwd = 0;
+  s->held = 0;
   while (s->qn)
     q_remove(s, 0);
 }
@@ -172,7 +177,10 @@ static void child_reset(child *c)
 static void slot_child_reset(slot *s)
 {
   child_reset(&s->c);
-  s->ring_put = s->ring_counted = s->ring_free = s->last_sock = 0;
+  s->ring_put = s->ring_counted = s->ring_free = s->chan_sent = 0;
+  s->ring_tasks = 0;
+  s->msgs_sent = 0;
+  s->held = 0; /* its unanswered tasks go to the next one */
 }
 
 static keel__shm *map_shm(int *fd)
@@ -249,26 +257,26 @@ static void kill_child(child *c, int cause, uint64_t task)
   kill(c->pid, SIGKILL);
 }
 
-/* A task's estimated run time, for AHEAD_WORK: one not timed yet counts
- * as long. */
+/* A task's estimated run time, for RING_WORK. */
 static double est_of(const slot *s, const ntask *t)
 {
   double e = keel__estimate_get(&s->est, t->fn);
-  return e > 0 ? e : AHEAD_WORK;
+  return e > 0 ? e : UNTIMED_WORK;
 }
 
-/* How many of the tasks it holds the nanny may hand over now: one when
- * the task process has none, more behind them only while the estimated
- * work handed over stays under AHEAD_WORK. */
-static size_t may_hand_over(slot *s)
+/* t is handed over or offered: its estimate now counts as held. */
+static void hold(slot *s, ntask *t)
 {
-  double work = 0;
-  size_t n = 0;
-  for (size_t i = 0; i < s->nfwd; i++)
-    work += est_of(s, q_at(s, i));
-  while (s->nfwd + n < s->qn && (s->nfwd + n == 0 || work < AHEAD_WORK))
-    work += est_of(s, q_at(s, s->nfwd + n++));
-  return n;
+  t->est = est_of(s, t);
+  s->held += t->est;
+}
+
+/* t is answered or taken back. */
+static void unhold(slot *s, const ntask *t)
+{
+  s->held -= t->est;
+  if (s->held < 0 || (s->nfwd == 0 && s->ring_tasks == 0))
+    s->held = 0; /* no drift when nothing is held */
 }
 
 /* ---- the ring (proto/channel.h) ---- */
@@ -292,9 +300,11 @@ static void ring_sync(slot *s)
     return;
   while (s->ring_counted < s->ring_put &&
          ring_state(c, s->ring_counted) >= KEEL__MB_TAKEN) {
-    keel__assert(s->nfwd < s->qn);
-    s->nfwd++;
-    c->served++;
+    uint32_t n = ring_at(c, s->ring_counted)->count;
+    keel__assert(n <= s->ring_tasks && s->nfwd + n <= s->qn);
+    s->nfwd += n;
+    s->ring_tasks -= n;
+    c->served += (int)n;
     s->ring_counted++;
   }
   while (s->ring_free < s->ring_counted &&
@@ -310,53 +320,91 @@ static void ring_withdraw(slot *s)
 {
   child *c = &s->c;
   while (c->shm && s->ring_put > s->ring_counted) {
+    struct keel__ring_slot *r = ring_at(c, s->ring_put - 1);
     uint32_t offered = KEEL__MB_OFFERED;
-    if (!atomic_compare_exchange_strong(&ring_at(c, s->ring_put - 1)->state,
-                                        &offered, KEEL__MB_EMPTY))
+    if (!atomic_compare_exchange_strong(&r->state, &offered, KEEL__MB_EMPTY))
       break;
-    s->ring_put--;
+    s->ring_put--; /* its tasks are the last r->count offered */
+    keel__assert(r->count <= s->ring_tasks);
+    s->ring_tasks -= r->count;
+    for (uint32_t i = 0; i < r->count; i++)
+      unhold(s, q_at(s, s->nfwd + s->ring_tasks + i));
   }
   ring_sync(s);
 }
 
-/* Offer the next tasks of the queue while the estimated work the task
- * process has (forwarded and offered) stays under RING_WORK.  Only once
- * what went on its channel has started: between tasks the task process
- * looks at the ring before its channel. */
-static int ring_fill(slot *s)
+/* Whether the next task not handed over or offered may go in the ring
+ * now (slot r holding n tasks of `bytes` so far). */
+static bool ring_takes(slot *s, const ntask *t, uint32_t n, size_t bytes,
+                       double work)
 {
-  child *c = &s->c;
-  int act = 0;
-  if (!c->shm || (s->last_sock &&
-                  atomic_load(&c->shm->task_id) != s->last_sock))
-    return 0;
-  s->last_sock = 0;
-  double work = 0;
-  size_t offered = (size_t)(s->ring_put - s->ring_counted);
-  for (size_t i = 0; i < s->nfwd + offered; i++)
-    work += est_of(s, q_at(s, i));
-  while (s->nfwd + offered < s->qn && work < RING_WORK &&
-         s->ring_put - s->ring_free < KEEL__RING_SLOTS &&
-         ring_state(c, s->ring_put) == KEEL__MB_EMPTY &&
-         (s->o.max_tasks <= 0 ||
-          c->served + (int)offered < s->o.max_tasks)) {
-    ntask *t = q_at(s, s->nfwd + offered);
-    if (t->len > KEEL__RING_BYTES)
-      break; /* it goes on the channel when the task process is free */
-    struct keel__ring_slot *r = ring_at(c, s->ring_put);
-    memcpy(r->task, t->enc, t->len);
-    r->len = t->len;
-    atomic_store(&r->state, KEEL__MB_OFFERED);
-    s->ring_put++;
-    offered++;
-    work += est_of(s, t);
-    act = 1;
-  }
-  return act;
+  if (bytes + t->len > KEEL__RING_BYTES ||
+      (s->o.max_tasks > 0 &&
+       s->c.served + (int)(s->ring_tasks + n) >= s->o.max_tasks))
+    return false;
+  return n == 0 || work + est_of(s, t) <= SLOT_WORK;
 }
 
-/* Forward the tasks the child may have now, in one TASKS message, or
- * offer it the next one in the mailbox. */
+/* Offer the next tasks of the queue, slot after slot, while the estimated
+ * work the task process has (forwarded and offered) stays under RING_WORK.
+ * Only once it has read every task sent on its channel: it runs those
+ * before it looks at the ring again, so the ring's come after them, in
+ * queue order. */
+static void ring_fill(slot *s)
+{
+  child *c = &s->c;
+  if (!c->shm || atomic_load(&c->shm->chan_read) != s->chan_sent)
+    return;
+  while (s->nfwd + s->ring_tasks < s->qn && s->held < RING_WORK &&
+         s->ring_put - s->ring_free < KEEL__RING_SLOTS &&
+         ring_state(c, s->ring_put) == KEEL__MB_EMPTY) {
+    struct keel__ring_slot *r = ring_at(c, s->ring_put);
+    uint32_t n = 0;
+    size_t bytes = 0;
+    double work = 0;
+    ntask *t;
+    while (s->nfwd + s->ring_tasks + n < s->qn &&
+           ring_takes(s, t = q_at(s, s->nfwd + s->ring_tasks + n), n, bytes,
+                      work)) {
+      memcpy(r->task + bytes, t->enc, t->len);
+      bytes += t->len;
+      hold(s, t);
+      work += t->est;
+      n++;
+    }
+    if (n == 0)
+      return; /* too big for a slot, or used up */
+    r->count = n;
+    r->len = (uint32_t)bytes;
+    atomic_store(&r->state, KEEL__MB_OFFERED);
+    s->ring_put++;
+    s->ring_tasks += n;
+  }
+}
+
+/* One TASKS message on the channel of the n tasks after those handed
+ * over: n = 0 is a wake-up (the task process looks at the ring again). */
+static void send_tasks(slot *s, size_t n)
+{
+  child *c = &s->c;
+  size_t off = c->wout.len;
+  keel__wire_put_hdr(&c->wout, KEEL__M_TASKS, s->exec, 0);
+  for (size_t i = 0; i < n; i++) {
+    ntask *t = q_at(s, s->nfwd + i);
+    keel_buf_append(&c->wout, t->enc, t->len);
+    hold(s, t);
+  }
+  keel__wire_finish(&c->wout, off, (uint32_t)n);
+  s->nfwd += n;
+  c->served += (int)n;
+  s->chan_sent += n; /* the ring waits until it has read them */
+  s->msgs_sent++;
+}
+
+/* Hand the task process its next tasks: in the ring, which the nanny can
+ * take back, and a wake-up on the channel when it may be blocked there
+ * (it holds nothing) with offers it has not taken.  A task too big for a
+ * ring slot goes on the channel alone, once it holds nothing. */
 static int forward(slot *s)
 {
   child *c = &s->c;
@@ -366,37 +414,22 @@ static int forward(slot *s)
   if (!c->pid && spawn_child(s) < 0)
     return 1;
   ring_sync(s);
-  if (s->ring_put > s->ring_counted) {
-    /* Nothing goes on the channel ahead of the offered tasks, but an idle
-     * task process, blocked on its channel, missed them: take them back. */
-    if (s->nfwd > 0 || atomic_load(&c->shm->task_id))
-      return ring_fill(s);
-    ring_withdraw(s);
-    if (s->ring_put > s->ring_counted || s->nfwd > 0)
-      return 1; /* it took one after all */
+  bool idle = s->nfwd == 0 && !atomic_load(&c->shm->task_id);
+  if (s->nfwd + s->ring_tasks < s->qn &&
+      q_at(s, s->nfwd + s->ring_tasks)->len > KEEL__RING_BYTES) {
+    if (!idle || s->ring_tasks ||
+        (s->o.max_tasks > 0 && c->served >= s->o.max_tasks))
+      return 0; /* behind what it holds; or used up: it retires */
+    send_tasks(s, 1);
+    return 1;
   }
-  if (s->nfwd == s->qn)
-    return 0;
-  size_t n = may_hand_over(s);
-  if (s->o.max_tasks > 0 && n > (size_t)(s->o.max_tasks - c->served))
-    n = (size_t)(s->o.max_tasks - c->served);
-  if (n == 0)
-    return ring_fill(s);
-  size_t off = c->wout.len, bytes = 0, i;
-  keel__wire_put_hdr(&c->wout, KEEL__M_TASKS, s->exec, 0);
-  for (i = 0; i < n; i++) {
-    ntask *t = q_at(s, s->nfwd + i);
-    if (i > 0 && bytes + t->len > FORWARD_BYTES)
-      break; /* the rest go in the next message */
-    keel_buf_append(&c->wout, t->enc, t->len);
-    bytes += t->len;
+  ring_fill(s);
+  if (idle && s->ring_tasks &&
+      atomic_load(&c->shm->chan_msgs) == s->msgs_sent) {
+    send_tasks(s, 0); /* one wake-up in flight at a time */
+    return 1;
   }
-  n = i;
-  keel__wire_finish(&c->wout, off, (uint32_t)n);
-  s->nfwd += n;
-  c->served += (int)n;
-  s->last_sock = q_at(s, s->nfwd - 1)->id; /* the ring waits for it */
-  return 1;
+  return 0;
 }
 
 static int write_child(child *c)
@@ -463,8 +496,9 @@ static int on_child_results(slot *s, const keel__wire_hdr *h, keel__wire_rd *rd)
     if (s->c.shm && atomic_load(&s->c.shm->out_task) == r.id)
       keel__lines_end(&s->c.lines, s->c.shm, r.id, &s->out); /* first */
     add_result(s, &r);
-    q_remove(s, 0);
     s->nfwd--;
+    unhold(s, q_at(s, 0));
+    q_remove(s, 0);
     s->stray_deaths = 0;
   }
   if (s->qn == 0)

@@ -1,6 +1,7 @@
 /* mpi_rebalance: a worker with room never waits while tasks that have not
  * started sit behind a long one on another worker (the master recalls them,
- * doc/protocol.md "Rebalancing"), under keelrun -n 2.  The assertions are
+ * doc/protocol.md "Rebalancing"), and the nanny's ring and channel keep
+ * tasks in order, under keelrun -n 2.  The assertions are
  * about order, not speed: the long tasks take seconds, the short ones
  * milliseconds, so a short task kept behind a long one is seen finishing
  * after it.  Every task also logs its start, so that a task run twice (a
@@ -253,6 +254,50 @@ static void test_recall_vs_crash(void)
   CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
 }
 
+/* Its argument's length, once every byte is checked (byte i is i * 7). */
+static int t_arg_len(const void *arg, size_t len, keel_buf *out)
+{
+  const unsigned char *p = arg;
+  for (size_t i = 0; i < len; i++)
+    if (p[i] != (unsigned char)(i * 7))
+      return keel_fail(out, "byte %zu of %zu is wrong", i, len);
+  uint64_t n = len;
+  return keel_buf_append(out, &n, sizeof n);
+}
+KEEL_REGISTER(t_arg_len);
+
+/* Tasks too big for a ring slot (2 KiB) go on the task process's channel,
+ * between small ones that go in the ring: every one arrives whole, in
+ * order (a result out of order is a protocol error that kills the task
+ * process), and runs once. */
+static void test_big_and_small_arguments(void)
+{
+  WATCHDOG(60);
+  enum { N = 300 };
+  static const size_t sizes[] = {8, 3000, 100, 70000, 2040, 2100, 0, 5000};
+  static unsigned char buf[70000];
+  for (size_t i = 0; i < sizeof buf; i++)
+    buf[i] = (unsigned char)(i * 7);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_BREAK, 0, 0);
+  keel_future *fs[N];
+  for (int i = 0; i < N; i++)
+    CU_ASSERT_EQUAL_FATAL(keel_submit(ex, t_arg_len, buf, sizes[i % 8],
+                                      &fs[i]), KEEL_OK);
+  CU_ASSERT_EQUAL(keel_wait(fs, N, KEEL_ALL_COMPLETED, 30, NULL), KEEL_OK);
+  for (int i = 0; i < N; i++) {
+    const void *d = NULL;
+    size_t n = 0;
+    uint64_t got = 0;
+    CU_ASSERT_EQUAL(keel_future_result(fs[i], 0, &d, &n), KEEL_OK);
+    if (n == sizeof got)
+      memcpy(&got, d, sizeof got);
+    CU_ASSERT_EQUAL(got, sizes[i % 8]);
+  }
+  release_all(fs, N);
+  CU_ASSERT_FALSE(keel_executor_broken(ex));
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+}
+
 /* Executors made one after another start on different ranks: with 8 of
  * them, each running one task, both workers are used. */
 static void test_first_tasks_spread(void)
@@ -319,6 +364,7 @@ int main(int argc, char **argv)
       TU_TEST(test_first_exception_passes_long),
       TU_TEST(test_runs_once_under_recalls),
       TU_TEST(test_recall_vs_crash),
+      TU_TEST(test_big_and_small_arguments),
       TU_TEST(test_first_tasks_spread),
       TU_TEST(test_recall_vs_rank_loss)};
   char hb[32];
