@@ -14,6 +14,15 @@
 
 #define RUNS 9
 
+/* How many runs a figure takes: n, or 1 under KEEL_BENCH_SMOKE=1
+ * (compare --smoke, in CI), which only shows that every benchmark still
+ * runs: its figures mean nothing. */
+static inline int runs_of(int n)
+{
+  const char *s = getenv("KEEL_BENCH_SMOKE");
+  return s && *s && strcmp(s, "0") ? 1 : n;
+}
+
 static double now(void)
 {
   struct timespec ts;

@@ -41,23 +41,24 @@ int main(int argc, char **argv)
   keel_options o;
   keel_executor *ex;
   double kill_s[RUNS], rec_s[RUNS];
+  int nr = runs_of(RUNS);
   char path[64];
   snprintf(path, sizeof path, "/tmp/keel-bench-kill-%d", (int)getpid());
   keel_options_init(&o);
   o.on_crash = KEEL_ON_CRASH_FAIL_TASK;
   if (keel_executor_create(&o, &ex))
     return 1;
-  for (int i = 0; i < RUNS; i++) {
+  for (int i = 0; i < nr; i++) {
     usleep(50000); /* a fresh task process is up */
     if ((kill_s[i] = one_kill(ex, path)) < 0)
       return 1;
   }
   keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
-  for (int i = 0; i < RUNS; i++)
+  for (int i = 0; i < nr; i++)
     if ((rec_s[i] = one_recovery(path)) < 0)
       return 1;
   figure_ms("crash", "task process SIGKILL -> failed future",
-               kill_s, RUNS);
-  figure_ms("recovery", "broken -> reusable executor answers", rec_s, RUNS);
+               kill_s, nr);
+  figure_ms("recovery", "broken -> reusable executor answers", rec_s, nr);
   return keel_finalize() ? 1 : 0;
 }

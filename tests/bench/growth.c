@@ -78,6 +78,7 @@ int main(int argc, char **argv)
     return 1;
   memset(fs, 0, nmax * sizeof *fs); /* resident before any RSS reading */
   double rate[3], v[RUNS], lo = 1e300, hi = 0;
+  int nr = runs_of(RUNS);
   /* memory first, while the heap is fresh: later the freed futures of the
    * throughput runs would be reused and the figure would understate */
   double b = per_future(ex, fs, nmax);
@@ -85,10 +86,10 @@ int main(int argc, char **argv)
     return 1;
   tasks_per_second(ex, fs, 10000); /* warm */
   for (int s = 0; s < 3; s++) {
-    for (int r = 0; r < RUNS; r++)
+    for (int r = 0; r < nr; r++)
       if ((v[r] = tasks_per_second(ex, fs, sizes[s])) < 0)
         return 1;
-    rate[s] = median(v, RUNS);
+    rate[s] = median(v, nr);
     lo = rate[s] < lo ? rate[s] : lo;
     hi = rate[s] > hi ? rate[s] : hi;
   }
@@ -96,7 +97,7 @@ int main(int argc, char **argv)
   for (int s = 0; s < 3; s++) {
     snprintf(key, sizeof key, "growth-1e%d", s + 4);
     snprintf(what, sizeof what, "%zu empty tasks in flight, submitted then "
-             "every result; median of %d", sizes[s], RUNS);
+             "every result; median of %d", sizes[s], nr);
     figure(key, rate[s], "tasks/s", what);
   }
   figure("growth-spread", 100 * (hi - lo) / hi, "%",

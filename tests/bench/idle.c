@@ -105,12 +105,13 @@ int main(int argc, char **argv)
   keel_executor *ex;
   pid_t pids[MAX_PIDS], mpirun = getppid();
   double ranks[RUNS], launch[RUNS], share[3][RUNS] = {{0}};
+  int nr = runs_of(RUNS);
   if (keel_executor_create(NULL, &ex))
     return 1;
   int n = gather_pids(ex, pids);
   if (n < 3)
     return 1;
-  for (int r = 0; r < RUNS; r++) {
+  for (int r = 0; r < nr; r++) {
     keel_future *f;
     for (int i = 0; i < 1000; i++) /* a burst of work, then nothing */
       if (keel_submit(ex, nothing, NULL, 0, &f) ||
@@ -132,18 +133,18 @@ int main(int argc, char **argv)
   char what[160];
   snprintf(what, sizeof what, "of one core: master + %d nannies + %d task "
            "processes, %.0f s idle with an open executor; median of %d",
-           (n - 1) / 2, (n - 1) / 2, IDLE_SECONDS, RUNS);
-  figure("idle", 100 * median(ranks, RUNS), "%", what);
+           (n - 1) / 2, (n - 1) / 2, IDLE_SECONDS, nr);
+  figure("idle", 100 * median(ranks, nr), "%", what);
   static const char *part[3] = {"idle-master", "idle-nannies",
                                 "idle-taskprocs"}; /* share[] order */
   for (int i = 0; i < 3; i++) {
     snprintf(what, sizeof what, "of one core, the %s part of idle; median "
-             "of %d", part[i] + 5, RUNS);
-    figure(part[i], 100 * median(share[i], RUNS), "%", what);
+             "of %d", part[i] + 5, nr);
+    figure(part[i], 100 * median(share[i], nr), "%", what);
   }
   snprintf(what, sizeof what, "of one core: mpirun (the launcher, not a "
-           "rank) over the same periods; median of %d", RUNS);
-  figure("idle-launcher", 100 * median(launch, RUNS), "%", what);
+           "rank) over the same periods; median of %d", nr);
+  figure("idle-launcher", 100 * median(launch, nr), "%", what);
   keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
   return keel_finalize() ? 1 : 0;
 }

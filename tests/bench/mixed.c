@@ -11,7 +11,7 @@
  *    one of 400 ms near the end: the makespan of greedy list scheduling with
  *    zero overhead (each task in order to the first free worker), divided
  *    by keel's: 1.0 is the bound.
- * Each is the median of RUNS (fewer for the long ones). */
+ * Medians of 3 runs (the long-then-short cases) or 5 (the sweep). */
 #include "bench.h"
 
 #define SWEEP_N 400
@@ -156,33 +156,34 @@ int main(int argc, char **argv)
     return 1;
   int workers = keel_executor_workers(ex);
   double a10[3], a1[3], cold[3], b[5];
+  int n3 = runs_of(3), n5 = runs_of(5);
   keel_task_fn *colds[3] = {cold_a, cold_b, cold_c};
   unsigned us[SWEEP_N];
   sweep_lengths(us);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < n3; i++)
     if ((a10[i] = long_then_short(ex, 10000, 20)) < 0 ||
         (a1[i] = long_then_short(ex, 1000, 200)) < 0 ||
         (cold[i] = long_then_short_cold(colds[i])) < 0)
       return 1;
   if (warm(ex, 2000))
     return 1;
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < n5; i++)
     if ((b[i] = sweep(ex, us)) < 0)
       return 1;
   char what[200];
   snprintf(what, sizeof what, "one 2 s task then 20 of 10 ms, %d workers: "
-           "s until the 20 are done; median of 3", workers);
-  figure("long_then_short_10ms", median(a10, 3), "s", what);
+           "s until the 20 are done; median of %d", workers, n3);
+  figure("long_then_short_10ms", median(a10, n3), "s", what);
   snprintf(what, sizeof what, "one 2 s task then 200 of 1 ms, %d workers: "
-           "s until the 200 are done; median of 3", workers);
-  figure("long_then_short_1ms", median(a1, 3), "s", what);
+           "s until the 200 are done; median of %d", workers, n3);
+  figure("long_then_short_1ms", median(a1, n3), "s", what);
   snprintf(what, sizeof what, "the 10 ms case on a fresh executor, a "
-           "function never timed, %d workers; median of 3", workers);
-  figure("long_then_short_cold", median(cold, 3), "s", what);
-  double bound = greedy(us, SWEEP_N, workers), mk = median(b, 5);
+           "function never timed, %d workers; median of %d", workers, n3);
+  figure("long_then_short_cold", median(cold, n3), "s", what);
+  double bound = greedy(us, SWEEP_N, workers), mk = median(b, n5);
   snprintf(what, sizeof what, "%d tasks of 0.5-50 ms and one of 400 ms, %d "
            "workers: greedy bound %.3f s / keel's makespan %.3f s (median "
-           "of 5)", SWEEP_N, workers, bound, mk);
+           "of %d)", SWEEP_N, workers, bound, mk, n5);
   figure("sweep_vs_greedy", bound / mk, "x", what);
   keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
   return keel_finalize() ? 1 : 0;

@@ -4,25 +4,39 @@ crash_latency.c) run on keel's peers, so that tests/bench/compare can print
 keel/peer ratios.
 
 usage: peers.py [--runs N] [--peers ppe,loky,mpi4py]
-                [--figures submit,map,parallel,roundtrip,crash,recovery,start]
+                [--figures submit,map,parallel,roundtrip,long_then_short_10ms,
+                           sweep_vs_greedy,crash,recovery,start]
 
 Peers, each with 2 workers:
   ppe     concurrent.futures.ProcessPoolExecutor (Linux default: fork)
   loky    joblib.externals.loky.get_reusable_executor
   mpi4py  mpi4py.futures.MPIPoolExecutor, under
           `mpiexec -n 3 --oversubscribe python3 -m mpi4py.futures`: rank 0
-          runs this file with --inside-mpi4py, ranks 1 and 2 are the workers
+          runs this file with --inside-mpi4py, ranks 1 and 2 are the workers.
+          Its crash figure is measured twice: as mpi4py (plain mpiexec) and
+          as mpi4py_recovery (mpiexec --enable-recovery, as keelrun runs
+          keel's jobs).
 
 Figures, each the median of --runs runs:
   submit     tasks/s  100,000 empty tasks, one future each, then every result
   map        items/s  executor.map(f, 1,000,000 ints, chunksize=C), f(x) = 2x,
-                      every result checked.  keel chooses its chunks itself;
-                      none of the peers does, so they get
+                      the results gathered in a list; checked after the
+                      clock stops, as keel's.  keel chooses its chunks
+                      itself; none of the peers does, so they get
                       multiprocessing.Pool.map's heuristic,
                       C = ceil(n / (4 * workers)).
   parallel   percent  2,000 tasks of 1 ms CPU: 2 s / (workers * wall time)
   roundtrip  us       one empty task at a time, submit -> result; a run's
                       value is the median of 2,000
+  long_then_short_10ms
+             s        on an executor warmed with 20 tasks of 10 ms, one 2 s
+                      task then 20 of 10 ms: seconds from the short ones'
+                      submission until they are all done (tests/bench/mixed.c)
+  sweep_vs_greedy
+             x        400 tasks of 0.5-50 ms (mostly short, keel's fixed
+                      seed) and one of 400 ms near the end: the makespan of
+                      greedy list scheduling with zero overhead divided by
+                      the executor's (1.0 is the bound)
   crash      ms       the task notes CLOCK_MONOTONIC in a file and SIGKILLs
                       its own process; until .result() raises
   recovery   ms       broken executor -> a new one answers a trivial task
@@ -55,21 +69,28 @@ N_ROUNDTRIP = 2_000
 MPI4PY_CRASH_RUNS = 3  # each costs a whole mpiexec, and the outcome is stable
 
 PEERS = {"ppe": "concurrent.futures", "loky": "joblib", "mpi4py": "mpi4py"}
+N_SWEEP = 400
 # figure -> (unit, decimals), in output order
 FIGURES = {
     "submit": ("tasks/s", 1),
     "map": ("items/s", 1),
     "parallel": ("percent", 1),
     "roundtrip": ("us", 1),
+    "long_then_short_10ms": ("s", 3),
+    "sweep_vs_greedy": ("x", 3),
     "crash": ("ms", 2),
     "recovery": ("ms", 2),
     "start": ("ms", 1),
 }
-SPEED = ("submit", "map", "parallel", "roundtrip")
+SPEED = ("submit", "map", "parallel", "roundtrip", "long_then_short_10ms",
+         "sweep_vs_greedy")
 
 # 3 ranks (a client and 2 workers) on 2 cores need --oversubscribe.
 MPI4PY = ["mpiexec", "-n", "3", "--oversubscribe",
           sys.executable, "-m", "mpi4py.futures"]
+# The same with the flag keelrun always passes: a dead rank need not end
+# the job.
+MPI4PY_RECOVERY = MPI4PY[:4] + ["--enable-recovery"] + MPI4PY[4:]
 # Every child gets TAG in its environment, so that reap() can find any
 # process left behind (mpiexec puts each rank in a process group of its own).
 TAG = f"KEEL_PEERS_TAG={os.getpid()}"
@@ -141,6 +162,16 @@ def spin_1ms():
         pass
 
 
+def sleep_us(us):
+    """us microseconds, to the microsecond, as keel's mixed.c: a nap, then
+    the last 0.4 ms spun on the clock (a nap overshoots)."""
+    end = now() + us * 1e-6
+    if us > 400:
+        time.sleep((us - 400) * 1e-6)
+    while now() < end:
+        pass
+
+
 def note_and_kill(path):
     """Note the time in path, then SIGKILL the process running the task."""
     with open(path, "w") as f:
@@ -169,9 +200,9 @@ def fig_map(ex):
     # multiprocessing.Pool.map's chunk size: none of the peers picks one.
     chunksize = math.ceil(N_MAP / (4 * WORKERS))
     t0 = now()
-    results = ex.map(twice, items, chunksize=chunksize)
-    right = sum(r == 2 * x for x, r in zip(items, results))
+    results = list(ex.map(twice, items, chunksize=chunksize))
     seconds = now() - t0
+    right = sum(r == 2 * x for x, r in zip(items, results))
     if right != N_MAP:
         raise RuntimeError(f"map: {right} right results of {N_MAP}")
     return N_MAP / seconds
@@ -190,8 +221,54 @@ def fig_roundtrip(ex):
     return median(times) * 1e6
 
 
+def fig_long_then_short(ex):
+    """One 2 s task, then 20 of 10 ms, on an executor warmed with 20 of
+    10 ms: seconds until the 20 are done."""
+    for f in [ex.submit(sleep_us, 10000) for _ in range(20)]:
+        f.result()
+    long = ex.submit(sleep_us, 2000000)
+    t0 = now()
+    for f in [ex.submit(sleep_us, 10000) for _ in range(20)]:
+        f.result()
+    seconds = now() - t0
+    long.result()
+    return seconds
+
+
+def sweep_lengths():
+    """keel's sweep (mixed.c): the same 64-bit LCG and seed."""
+    x, us = 12345, []
+    for _ in range(N_SWEEP):
+        x = (x * 6364136223846793005 + 1442695040888963407) % 2**64
+        r = x >> 33
+        us.append(500 + r % 49500 if r % 10 == 0 else 500 + r % 4500)
+    us[N_SWEEP - 20] = 400000
+    return us
+
+
+def greedy(us, workers):
+    """Greedy list scheduling, no overhead: the makespan in seconds."""
+    free_at = [0.0] * workers
+    for u in us:
+        w = free_at.index(min(free_at))
+        free_at[w] += u * 1e-6
+    return max(free_at)
+
+
+def fig_sweep(ex):
+    us = sweep_lengths()
+    for f in [ex.submit(sleep_us, 2000) for _ in range(20)]:
+        f.result()
+    t0 = now()
+    for f in [ex.submit(sleep_us, u) for u in us]:
+        f.result()
+    return greedy(us, WORKERS) / (now() - t0)
+
+
 SPEED_RUN = {"submit": fig_submit, "map": fig_map,
-             "parallel": fig_parallel, "roundtrip": fig_roundtrip}
+             "parallel": fig_parallel, "roundtrip": fig_roundtrip,
+             "long_then_short_10ms": fig_long_then_short,
+             "sweep_vs_greedy": fig_sweep}
 
 
 def speed(peer, ex, figures, runs):
@@ -370,10 +447,10 @@ def local_peer(peer, figures, runs, tmp):
         start(peer.name, [sys.executable, write_hello(tmp, peer.name)], runs)
 
 
-def inside_mpi4py(cmd, limit, on_line=log):
+def inside_mpi4py(cmd, limit, on_line=log, mpiexec=MPI4PY):
     """Run this file as rank 0 of mpi4py.futures with arguments cmd."""
-    return run([*MPI4PY, os.path.abspath(__file__), "--inside-mpi4py", *cmd],
-               limit, on_line)
+    return run([*mpiexec, os.path.abspath(__file__), "--inside-mpi4py",
+                *cmd], limit, on_line)
 
 
 def mpi4py_speed(figures, runs):
@@ -383,7 +460,7 @@ def mpi4py_speed(figures, runs):
             emit(*line.split())
         else:
             log(line)
-    limit = 60 + 60 * runs  # 100,000 tasks take ~20 s; generous
+    limit = 60 + 90 * runs  # 100,000 tasks take ~20 s; generous
     rc, seconds, hung = inside_mpi4py(
         ["--runs", str(runs), "--figures", ",".join(figures)], limit, relay)
     log(f"mpi4py speed figures: mpiexec took {seconds:.1f} s, rc {rc}")
@@ -393,27 +470,28 @@ def mpi4py_speed(figures, runs):
                                      else ("n/a", "mpiexec-failed")))
 
 
-def mpi4py_crash(runs, path):
+def mpi4py_crash(runs, path, name="mpi4py", mpiexec=MPI4PY):
     """A task SIGKILLs its worker rank: a failed future (the time), or the
-    whole job aborted by mpiexec, or a hang."""
+    whole job aborted by mpiexec, or a hang; under mpiexec as given, the
+    figure reported as name's."""
     crashes = []
     for _ in range(min(runs, MPI4PY_CRASH_RUNS)):
         out = []
         t0 = now()
         rc, seconds, hung = inside_mpi4py(["--kill-file", path], 30,
-                                          out.append)
+                                          out.append, mpiexec)
         if rc == 0 and len(out) == 1:
             crashes.append(float(out[0]))
-            log(f"mpi4py crash: the future failed {crashes[-1]:.2f} ms "
+            log(f"{name} crash: the future failed {crashes[-1]:.2f} ms "
                 "after the SIGKILL")
             continue
         if hung:
-            emit("mpi4py", "crash", "never", "hung")
+            emit(name, "crash", "never", "hung")
         else:
             log_abort(rc, path, t0 + seconds)
-            emit("mpi4py", "crash", "never", "job-aborted-by-mpiexec")
+            emit(name, "crash", "never", "job-aborted-by-mpiexec")
         return
-    report("mpi4py", "crash", crashes)
+    report(name, "crash", crashes)
 
 
 def log_abort(rc, path, ended):
@@ -435,6 +513,8 @@ def mpi4py_peer(figures, runs, tmp):
         mpi4py_speed(speed_figures, runs)
     if "crash" in figures:
         mpi4py_crash(runs, os.path.join(tmp, "killed"))
+        mpi4py_crash(runs, os.path.join(tmp, "killed"), "mpi4py_recovery",
+                     MPI4PY_RECOVERY)
     if "recovery" in figures:
         # A lost rank is not replaced: mpi4py.futures has no recovery.
         emit("mpi4py", "recovery", "n/a", "no-recovery")

@@ -29,16 +29,17 @@ int main(int argc, char **argv)
   keel_options o;
   keel_executor *ex;
   double loss_s[RUNS];
+  int nr = runs_of(RUNS);
   char path[64];
   snprintf(path, sizeof path, "/tmp/keel-bench-nanny-%d", (int)getpid());
   keel_options_init(&o);
   o.on_crash = KEEL_ON_CRASH_FAIL_TASK;
   if (keel_executor_create(&o, &ex))
     return 1;
-  for (int i = 0; i < RUNS; i++)
+  for (int i = 0; i < nr; i++)
     if (serves(ex) || (loss_s[i] = time_kill(ex, kill_nanny_at, path)) < 0)
       return 1;
   keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
-  figure_ms("rankloss", "nanny SIGKILL -> failed future", loss_s, RUNS);
+  figure_ms("rankloss", "nanny SIGKILL -> failed future", loss_s, nr);
   return keel_finalize() ? 1 : 0;
 }
