@@ -112,6 +112,7 @@ static void on_hello(keel__master *m, int rank, keel__wire_rd *rd)
   /* On our own kernel a pidfd tells the nanny's death at once; elsewhere
    * its lifeline socket does (watch.c). */
   k->pidfd = keel__lifeline_open(k->pid, h.node);
+  keel__watch_rank(m, rank);
   h.host = NULL;
   keel__wire_hello_free(&h);
   send_hello(m, rank);
@@ -295,21 +296,10 @@ static bool idle_wait(keel__master *m, double s)
     sched_yield();
     return false;
   }
-  int want = 2 + 2 * m->ranks.n + m->watch.npending + 1;
-  if (m->napcap < want) {
-    struct pollfd *v = realloc(m->nap, (size_t)want * sizeof *v);
-    if (v) {
-      m->nap = v;
-      m->napcap = want;
-    }
-  }
-  struct pollfd *fds = m->nap, two[2];
-  if (!fds) /* no memory: the rest is seen after the nap */
-    fds = two;
+  struct pollfd fds[3];
   fds[0] = (struct pollfd){keel__hub.wake_fd, POLLIN, 0};
   fds[1] = (struct pollfd){m->bell, POLLIN, 0};
-  int n = 2 + (fds == two ? 0
-                          : keel__watch_pollfds(m, fds + 2, m->napcap - 2));
+  int n = 2 + keel__watch_pollfds(m, fds + 2, 1);
   keel__hub_lock();
   /* A user asked for us since sync_users() looked: do not nap on it. */
   bool pending = keel__hub.wake_pending;
@@ -464,9 +454,6 @@ bool keel__manager_stop(void)
   close_wakers(m);
   keel__watch_stop(m);
   keel__output_stop(&m->out); /* every line printed before we return */
-  free(m->nap);
-  m->nap = NULL;
-  m->napcap = 0;
   keel__ranks_free(&m->ranks);
   keel__estimate_free(&m->est);
   return !m->world_broken;

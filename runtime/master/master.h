@@ -113,8 +113,7 @@ typedef struct keel__watch {
   char addrs[1024];  /* this host's addresses (HELLO tells them) */
   int *pending;      /* accepted, not greeted yet */
   int npending, qcap;
-  struct pollfd *pfds; /* one poll() over pidfds and sockets */
-  int *pwho, pcap;
+  int ep;            /* epoll set: those, the ranks' pidfds and sockets */
   double last_beat;  /* when it last sent heartbeats */
 } keel__watch;
 
@@ -125,8 +124,10 @@ void keel__watch_stop(struct keel__master *m);
  * says they died or that went silent, send heartbeats.  How many were
  * lost. */
 int keel__watch_check(struct keel__master *m);
-/* Its fds, for the manager's nap to end when one is ready: how many of
- * cap it wrote. */
+/* rank's HELLO gave it a pidfd: watch it. */
+void keel__watch_rank(struct keel__master *m, int rank);
+/* Its fd (the epoll set), for the manager's nap to end when one is
+ * ready: how many of cap it wrote (0 or 1). */
 int keel__watch_pollfds(struct keel__master *m, struct pollfd *fds, int cap);
 
 /* ---- output.c ---- */
@@ -232,8 +233,6 @@ typedef struct keel__master {
   void (*fail)(struct keel__master *m, int rank, const char *why);
   void (*lose)(struct keel__master *m, int rank, const char *why);
   int (*handle)(struct keel__master *m, int rank, char **buf, size_t n);
-  struct pollfd *nap;  /* what the manager's nap polls */
-  int napcap;
 } keel__master;
 
 /* Start the manager thread over comm (master rank 0, workers 1..). */

@@ -25,9 +25,12 @@ int keel__transport_send(keel__master *m, int rank, keel_buf *b, bool work)
   MPI_Comm c = keel__ranks_comm(&m->ranks, rank, &crank);
   if ((rc = keel__sendq_post(&m->net.sends, c, crank, rank, b)))
     return rc;
-  /* A nanny on our node may be napping (sys/doorbell.c). */
+  /* The nanny may be dozing: on our node its doorbell wakes it
+   * (sys/doorbell.c), elsewhere a byte on its lifeline. */
   if (work && k->pidfd >= 0)
     keel__doorbell_ring(k->pid);
+  else if (work && k->sock >= 0)
+    keel__lifeline_ring(k->sock);
   return KEEL_OK;
 }
 

@@ -4,22 +4,63 @@
  *    HELLO) is closed by its kernel when it dies (sys/lifeline.c).
  *  - Any nanny, a node gone silent: no message for the heartbeat timeout.
  * A rank found gone is handed to the manager (m->lose) after its last
- * messages: results sent before a death are not lost.  Each turn costs one
- * poll() over the pidfds and sockets. */
+ * messages: results sent before a death are not lost.  The pidfds and
+ * sockets are in one epoll set, registered once each: a turn costs one
+ * epoll_wait() whatever the number of ranks, and the manager's nap polls
+ * the set's one fd. */
 #include "master/master.h"
 #include "sys/sys.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <unistd.h>
 
 #define HEARTBEAT_EVERY 0.5 /* seconds between our heartbeats */
 
+/* What an event of the set is about: the listening socket, a pending
+ * connection, or a rank (its pidfd or its lifeline). */
+enum { EV_LISTEN = 0, EV_PENDING = 1, EV_RANK = 2 };
+
+static uint64_t ev_data(int kind, int fd, int rank)
+{
+  return (uint64_t)kind << 62 | (uint64_t)(uint32_t)rank << 32 |
+         (uint32_t)fd;
+}
+
+/* Watch fd in the set; without it (no memory), heartbeats still notice. */
+static void ev_add(keel__watch *w, int fd, int kind, int rank)
+{
+  struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP,
+                          .data.u64 = ev_data(kind, fd, rank)};
+  if (w->ep >= 0 && fd >= 0 && epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &e))
+    keel__log("cannot watch fd %d: %s", fd, strerror(errno));
+}
+
+static void ev_del(keel__watch *w, int fd)
+{
+  if (w->ep >= 0 && fd >= 0)
+    epoll_ctl(w->ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+void keel__watch_rank(keel__master *m, int rank)
+{
+  keel__rank *k = m->ranks.v[rank];
+  ev_add(&m->watch, k->pidfd, EV_RANK, rank);
+}
+
 int keel__watch_start(keel__master *m)
 {
   keel__watch *w = &m->watch;
+  w->ep = epoll_create1(EPOLL_CLOEXEC);
+  if (w->ep < 0)
+    keel__log("cannot watch the worker ranks' processes (epoll_create1: "
+              "%s): a lost rank is noticed only after the heartbeat "
+              "timeout (%.0f s)", strerror(errno), m->heartbeat_timeout);
   w->lfd = keel__lifeline_listen(&w->port);
   if (w->lfd >= 0 &&
       (getrandom(&w->token, sizeof w->token, 0) != (ssize_t)sizeof w->token ||
@@ -33,6 +74,7 @@ int keel__watch_start(keel__master *m)
               "noticed only after the heartbeat timeout (%.0f s)",
               m->heartbeat_timeout);
   }
+  ev_add(w, w->lfd, EV_LISTEN, 0);
   return KEEL_OK;
 }
 
@@ -51,18 +93,18 @@ void keel__watch_stop(keel__master *m)
   w->lfd = -1;
   w->npending = 0;
   free(w->pending);
-  free(w->pfds);
-  free(w->pwho);
   w->pending = NULL;
-  w->pfds = NULL;
-  w->pwho = NULL;
-  w->pcap = w->qcap = 0;
+  w->qcap = 0;
+  if (w->ep >= 0)
+    close(w->ep);
+  w->ep = -1;
 }
 
 /* ---- lifeline sockets ---- */
 
 static void drop_pending(keel__watch *w, int i)
 {
+  ev_del(w, w->pending[i]);
   w->pending[i] = w->pending[--w->npending];
 }
 
@@ -76,6 +118,7 @@ static void adopt_socket(keel__master *m, int fd, uint32_t rank)
     return;
   }
   k->sock = fd;
+  ev_add(&m->watch, fd, EV_RANK, (int)rank);
 }
 
 /* New connections (the listening socket is readable). */
@@ -94,6 +137,7 @@ static void accept_lifelines(keel__master *m)
       w->qcap = cap;
     }
     w->pending[w->npending++] = fd;
+    ev_add(w, fd, EV_PENDING, 0);
   }
 }
 
@@ -108,54 +152,28 @@ static void greet_lifelines(keel__master *m)
       i++;
       continue;
     }
-    if (g > 0)
-      adopt_socket(m, w->pending[i], rank);
-    else
-      close(w->pending[i]);
+    int fd = w->pending[i];
     drop_pending(w, i);
+    if (g > 0)
+      adopt_socket(m, fd, rank);
+    else
+      close(fd);
   }
 }
 
-/* ---- one poll over pidfds and sockets ---- */
-
-/* Room to poll two fds per rank, the listening socket and the pending
- * connections; false if there is none. */
-static bool poll_room(keel__watch *w, int nranks)
-{
-  int want = 2 * nranks + 1 + w->npending;
-  if (w->pcap >= want)
-    return true;
-  struct pollfd *f = realloc(w->pfds, (size_t)want * sizeof *f);
-  int *who = f ? realloc(w->pwho, (size_t)want * sizeof *who) : NULL;
-  w->pfds = f ? f : w->pfds;
-  w->pwho = who ? who : w->pwho;
-  if (!who) /* heartbeats still notice, later */
-    return false;
-  w->pcap = want;
-  return true;
-}
+/* ---- one epoll_wait() over pidfds and sockets ---- */
 
 int keel__watch_pollfds(keel__master *m, struct pollfd *fds, int cap)
 {
-  int n = 0;
-  if (m->watch.lfd >= 0 && n < cap)
-    fds[n++] = (struct pollfd){m->watch.lfd, POLLIN, 0};
-  for (int i = 0; i < m->watch.npending && n < cap; i++)
-    fds[n++] = (struct pollfd){m->watch.pending[i], POLLIN, 0};
-  for (int r = 1; r < m->ranks.n && n < cap; r++) {
-    keel__rank *k = m->ranks.v[r];
-    if (k->lost)
-      continue;
-    if (k->pidfd >= 0)
-      fds[n++] = (struct pollfd){k->pidfd, POLLIN, 0};
-    if (k->sock >= 0 && n < cap)
-      fds[n++] = (struct pollfd){k->sock, POLLIN | POLLRDHUP, 0};
-  }
-  return n;
+  if (m->watch.ep < 0 || cap < 1)
+    return 0;
+  fds[0] = (struct pollfd){m->watch.ep, POLLIN, 0};
+  return 1;
 }
 
-/* Why rank's process is gone, from what poll() saw, or NULL. */
-static const char *gone(keel__rank *k, int fd, char *why, size_t n)
+/* Why rank's process is gone, from the fd the set found ready, or NULL. */
+static const char *gone(keel__watch *w, keel__rank *k, int fd, char *why,
+                        size_t n)
 {
   if (fd == k->pidfd) {
     close(k->pidfd); /* a stopped rank's exit is seen once, not each turn */
@@ -163,8 +181,9 @@ static const char *gone(keel__rank *k, int fd, char *why, size_t n)
     snprintf(why, n, "its nanny (pid %d) died", k->pid);
     return k->stopped ? NULL : why;
   }
-  if (!keel__lifeline_closed(fd))
+  if (fd != k->sock || !keel__lifeline_closed(fd))
     return NULL;
+  ev_del(w, k->sock);
   close(k->sock);
   k->sock = -1;
   snprintf(why, n, "its nanny (pid %d) died: its lifeline connection "
@@ -172,60 +191,45 @@ static const char *gone(keel__rank *k, int fd, char *why, size_t n)
   return k->stopped ? NULL : why;
 }
 
-/* One poll() a turn: new lifelines, their greetings, and the nannies whose
- * pidfd or lifeline says they are gone (their last messages are handled
- * first). */
+/* One epoll_wait() a turn: new lifelines, their greetings, and the
+ * nannies whose pidfd or lifeline says they are gone (their last messages
+ * are handled first). */
 static int check_deaths(keel__master *m)
 {
   keel__watch *w = &m->watch;
-  int n = 0, act = 0, first_rank;
-  if (!poll_room(w, m->ranks.n))
+  struct epoll_event ev[64];
+  int act = 0, nev;
+  bool accept = false, greet = false, dead = false;
+  if (w->ep < 0 || (nev = epoll_wait(w->ep, ev, 64, 0)) <= 0)
     return 0;
-  if (w->lfd >= 0) {
-    w->pfds[n] = (struct pollfd){w->lfd, POLLIN, 0};
-    w->pwho[n++] = 0;
+  for (int i = 0; i < nev; i++) {
+    int kind = (int)(ev[i].data.u64 >> 62);
+    accept |= kind == EV_LISTEN;
+    greet |= kind != EV_RANK;
+    dead |= kind == EV_RANK;
   }
-  bool greet = false;
-  for (int i = 0; i < w->npending; i++) {
-    w->pfds[n] = (struct pollfd){w->pending[i], POLLIN, 0};
-    w->pwho[n++] = 0;
-  }
-  first_rank = n;
-  for (int r = 1; r < m->ranks.n; r++) {
-    keel__rank *k = m->ranks.v[r];
-    if (k->lost)
-      continue;
-    if (k->pidfd >= 0) {
-      w->pfds[n] = (struct pollfd){k->pidfd, POLLIN, 0};
-      w->pwho[n++] = r;
-    }
-    if (k->sock >= 0) {
-      w->pfds[n] = (struct pollfd){k->sock, POLLIN | POLLRDHUP, 0};
-      w->pwho[n++] = r;
-    }
-  }
-  if (n == 0 || poll(w->pfds, (nfds_t)n, 0) <= 0)
-    return 0;
-  for (int i = 0; i < first_rank; i++)
-    greet |= w->pfds[i].revents && w->pfds[i].fd != w->lfd;
-  if (w->lfd >= 0 && w->pfds[0].revents)
+  if (accept)
     accept_lifelines(m);
-  if (greet || (w->lfd >= 0 && w->pfds[0].revents))
+  if (greet)
     greet_lifelines(m); /* a greeting often comes with the connection */
-  bool dead = false;
-  for (int i = first_rank; i < n; i++)
-    dead |= w->pfds[i].revents != 0;
   if (!dead)
     return 0;
   keel__transport_post(m);
   keel__transport_complete(m, m->handle);
-  for (int i = first_rank; i < n; i++) {
-    keel__rank *k = m->ranks.v[w->pwho[i]];
-    char why[128];
-    if (!w->pfds[i].revents || k->lost)
+  for (int i = 0; i < nev; i++) {
+    uint64_t d = ev[i].data.u64;
+    int fd = (int)(uint32_t)d, r = (int)(uint32_t)(d >> 32 & 0x3fffffff);
+    if ((int)(d >> 62) != EV_RANK || r <= 0 || r >= m->ranks.n)
       continue;
-    if (gone(k, w->pfds[i].fd, why, sizeof why)) {
-      m->lose(m, w->pwho[i], why);
+    keel__rank *k = m->ranks.v[r];
+    char why[128];
+    if (k->lost) { /* lost otherwise (heartbeats): stop watching it */
+      if (fd == k->sock)
+        ev_del(w, fd);
+      continue;
+    }
+    if (gone(w, k, fd, why, sizeof why)) {
+      m->lose(m, r, why);
       act++;
     }
   }

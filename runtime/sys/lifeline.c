@@ -248,12 +248,19 @@ int keel__lifeline_greet(int fd, uint64_t token, uint32_t *rank)
              : -1;
 }
 
+void keel__lifeline_ring(int fd)
+{
+  /* Errors are fine: a full socket has rung already, a closed one is the
+   * lifeline's news, read by its owner. */
+  (void)send(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 bool keel__lifeline_closed(int fd)
 {
   char b[64];
   ssize_t n;
   while ((n = recv(fd, b, sizeof b, MSG_DONTWAIT)) > 0)
-    ; /* nothing is sent after the greeting: drop it */
+    ; /* after the greeting, only doorbell bytes: drop them */
   return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
                     errno != EINTR);
 }

@@ -31,9 +31,12 @@ bool keel__fd_write_all(int fd, const void *buf, size_t n);
 /* Spin (with sched_yield) for a moment after activity, then sleep in steps
  * growing to 1 ms, and with nothing in flight for KEEL__DOZE_AFTER, doze in
  * naps up to KEEL__DOZE_MAX: an idle loop costs almost nothing, a busy one
- * no latency.  Heartbeats are not activity. */
+ * no latency.  Heartbeats are not activity.  A dozing nanny is woken for
+ * work by its doorbell on the master's node, by a byte on its lifeline
+ * elsewhere; each wake costs MPI's progress engine tens of microseconds,
+ * so the doze is long: with hundreds of nannies, idle cost is their wakes. */
 #define KEEL__DOZE_AFTER 50e-3 /* seconds */
-#define KEEL__DOZE_MAX 20e-3   /* seconds */
+#define KEEL__DOZE_MAX 250e-3  /* seconds */
 typedef struct keel__backoff {
   double last_activity;
   double sleep;
@@ -73,8 +76,11 @@ int keel__lifeline_accept(int lfd);
 /* ... and reads the greeting: 1 with *rank when it came with the token
  * (answered), 0 when it has not come yet, -1 when it is bad (close it). */
 int keel__lifeline_greet(int fd, uint64_t token, uint32_t *rank);
-/* The other end closed the connection: its process died. */
+/* The other end closed the connection: its process died.  Drains what
+ * came meanwhile (doorbell bytes). */
 bool keel__lifeline_closed(int fd);
+/* Wake the nanny at the other end, which may be dozing: one byte. */
+void keel__lifeline_ring(int fd);
 
 /* ---- children.c: what children leave behind ---- */
 /* Become a child subreaper: orphans of our descendants become ours.

@@ -146,25 +146,30 @@ static int receive(keel__nanny *n)
 
 /* ---- the loop ---- */
 
-/* Nap s seconds unless a child or the master's ring wakes us first: true
- * if the ring did. */
+/* Nap s seconds unless a child or the master's ring (the doorbell, or a
+ * byte on the lifeline) wakes us first: true if the ring did. */
 static bool sleep_on_children(keel__nanny *n, double s)
 {
   struct pollfd fds[KEEL__MAX_SLOTS * KEEL__SLOT_FDS + 2];
-  int k = 0;
+  int k = 0, sock = -1, bell = -1;
   for (int i = 0; i < KEEL__MAX_SLOTS; i++)
     if (n->slots[i])
       k += keel__slot_pollfds(n->slots[i], fds + k);
-  if (n->master_sock >= 0)
+  if (n->master_sock >= 0) {
+    sock = k;
     fds[k++] = (struct pollfd){n->master_sock, POLLIN | POLLRDHUP, 0};
-  if (n->bell >= 0)
-    fds[k++] = (struct pollfd){n->bell, POLLIN, 0};
-  if (keel__clock_poll(fds, (unsigned long)k, s) > 0 && n->bell >= 0 &&
-      fds[k - 1].revents) {
-    keel__doorbell_drain(n->bell);
-    return true;
   }
-  return false;
+  if (n->bell >= 0) {
+    bell = k;
+    fds[k++] = (struct pollfd){n->bell, POLLIN, 0};
+  }
+  if (keel__clock_poll(fds, (unsigned long)k, s) <= 0)
+    return false;
+  if (bell >= 0 && fds[bell].revents)
+    keel__doorbell_drain(n->bell);
+  /* The lifeline's byte is drained by check_master(), which also tells it
+   * from the master's death. */
+  return (bell >= 0 && fds[bell].revents) || (sock >= 0 && fds[sock].revents);
 }
 
 /* No task queued, running or retiring, no message on its way: the loop
