@@ -56,7 +56,8 @@ extern "C" {
   XX(EOF, -4008, "end of iteration")                                         \
   XX(EPROTO, -4009, "malformed message")                                     \
   XX(ESYS, -4010, "system call failed")                                      \
-  XX(ESTATE, -4011, "not allowed in this state")
+  XX(ESTATE, -4011, "not allowed in this state")                            \
+  XX(EDEADLK, -EDEADLK, "would wait for itself: not allowed in a callback")
 
 enum {
   KEEL_OK = 0,

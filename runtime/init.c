@@ -98,8 +98,11 @@ int keel_finalize(void)
 {
   if (keel__self.role != KEEL__ROLE_MASTER || init.finalized)
     return KEEL_ESTATE;
+  if (keel__callback_here()) /* finalize waits for the callbacks */
+    return KEEL_EDEADLK;
   init.finalized = true;
-  bool whole = keel__manager_stop();
+  bool whole = keel__manager_stop(); /* every callback has run */
+  keel__callback_stop();
   MPI_Comm_free(&init.comm);
   /* With a rank of the job gone, Open MPI 4.1's MPI_Finalize can wait
    * forever in its PMIx fence for that rank (seen under load, plain MPI

@@ -71,6 +71,11 @@ check_PROGRAMS += tests/mpi/mpi_misuse
 tests_mpi_mpi_misuse_SOURCES = tests/mpi/mpi_misuse.c $(TESTS_SHARED)
 TESTS += tests/mpi/mpi_misuse
 
+# What a callback may call: blocking, waiting, shutting down, finalizing.
+check_PROGRAMS += tests/mpi/mpi_callbacks
+tests_mpi_mpi_callbacks_SOURCES = tests/mpi/mpi_callbacks.c $(TESTS_SHARED)
+TESTS += tests/mpi/mpi_callbacks
+
 # Soak: tasks crashing 1 % of the time under RETRY and FAIL_TASK; make
 # check runs a short form, make soak 1,000,000 tasks per policy.
 check_PROGRAMS += tests/mpi/soak_tasks

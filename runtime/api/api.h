@@ -73,6 +73,9 @@ void keel__future_ref(keel_future *f);
 bool keel__future_finish_locked(keel_future *f, int code, char *data,
                                 size_t len, const keel_error *e);
 void keel__future_run_cbs(keel_future *f);
+/* On the callback thread: the executor of the future whose callbacks run
+ * now; else NULL. */
+keel_executor *keel__future_cb_executor(void);
 /* Convenience: lock, finish, unlock, broadcast, run callbacks. */
 void keel__future_fail(keel_future *f, int code, const char *msg);
 /* Completion of futures in batches (the manager thread): finish under one
@@ -148,6 +151,9 @@ struct keel_executor {
   char *broken_msg;
   atomic_int state;    /* KEEL__X_* */
   atomic_int nworkers; /* live workers, for keel_executor_workers */
+  /* futures whose callbacks wait for or run on the callback thread: the
+   * manager frees ex only at 0, and shutdown(WAIT) waits for 0 */
+  atomic_int callbacks;
   struct keel__sched *sched; /* the manager's, NULL until it takes ex */
 };
 
@@ -157,6 +163,15 @@ int keel__executor_submit(keel_executor *ex, uint64_t fn, uint32_t item_size,
                           const void *arg, size_t len, keel_future **f);
 /* Free what the executor itself holds (not its futures, not ex->sched). */
 void keel__executor_free(keel_executor *ex);
+
+/* ---- callback.c: the thread that runs on_done callbacks ---- */
+typedef void keel__callback_fn(void *item);
+/* Have run(item) called on the callback thread for each item, in order
+ * (future.c, from the manager thread).  run is the same for every post. */
+void keel__callback_post(void *const *items, size_t n, keel__callback_fn *run);
+bool keel__callback_here(void); /* this is the callback thread */
+/* Run what is queued, then end the thread (keel_finalize). */
+void keel__callback_stop(void);
 
 /* ---- drain.c ---- */
 /* The master's handlers for SIGUSR1 and SIGUSR2, where the program has

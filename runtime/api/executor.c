@@ -94,6 +94,7 @@ static int exec_new(const keel_options *o, keel_executor **out)
   keel__queue_init(&ex->submitted);
   keel__queue_init(&ex->hub_node);
   atomic_init(&ex->state, KEEL__X_OPEN);
+  atomic_init(&ex->callbacks, 0);
   *out = ex;
   return KEEL_OK;
 }
@@ -160,7 +161,10 @@ int keel_get_reusable_executor(const keel_options *o, keel_executor **ex)
   }
   keel__hub_lock();
   keel_executor *cur = keel__hub.reusable;
+  bool up = keel__hub.running && !keel__hub.stopping;
   keel__hub_unlock();
+  if (keel__self.role != KEEL__ROLE_MASTER || !up)
+    return KEEL_ESTATE; /* before keel_init() or after keel_finalize() */
   if (cur && !keel_executor_broken(cur) && same_but_workers(&cur->opt, o)) {
     int rc = cur->opt.max_workers == o->max_workers
                  ? KEEL_OK
@@ -172,9 +176,13 @@ int keel_get_reusable_executor(const keel_options *o, keel_executor **ex)
       return rc;
     }
   }
-  if (cur) /* broken, or other settings: retire it (its futures finish) */
-    keel_executor_shutdown(cur, keel_executor_broken(cur) ? 0
-                                                          : KEEL_SHUTDOWN_WAIT);
+  /* Broken, or other settings: retire it (its futures finish).  From one
+   * of its own callbacks it cannot be waited for. */
+  if (cur)
+    keel_executor_shutdown(cur, keel_executor_broken(cur) ||
+                                        keel__future_cb_executor() == cur
+                                    ? 0
+                                    : KEEL_SHUTDOWN_WAIT);
   int rc = exec_start(o, ex);
   if (rc == KEEL_OK) {
     keel__hub_lock();
@@ -218,6 +226,9 @@ int keel_executor_shutdown(keel_executor *ex, int flags)
     return KEEL_EINVAL;
   if (flags & KEEL_SHUTDOWN_KILL) /* what has not started goes too */
     flags |= KEEL_SHUTDOWN_CANCEL;
+  /* WAIT waits for ex's callbacks, and this thread runs them. */
+  if ((flags & KEEL_SHUTDOWN_WAIT) && keel__future_cb_executor() == ex)
+    return KEEL_EDEADLK;
   keel__hub_lock();
   if (ex->released) {
     keel__hub_unlock();
@@ -235,6 +246,11 @@ int keel_executor_shutdown(keel_executor *ex, int flags)
     wait_flag_locked(&ex->cancel_done);
   if (flags & KEEL_SHUTDOWN_WAIT)
     wait_flag_locked(&ex->finished);
+  /* ... and for their callbacks, unless this is the callback thread, where
+   * they queue behind the caller's own. */
+  while ((flags & KEEL_SHUTDOWN_WAIT) && !keel__callback_here() &&
+         atomic_load(&ex->callbacks))
+    keel__hub_wait_locked();
   ex->released = true; /* the manager frees it once finished */
   keel__hub_wake_locked();
   keel__hub_unlock();

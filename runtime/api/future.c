@@ -164,6 +164,31 @@ void keel__future_fail(keel_future *f, int code, const char *msg)
 
 /* ---- batches (the manager thread) ---- */
 
+/* Callbacks never run on the manager thread: it hands them to the callback
+ * thread (callback.c), which calls this for each future. */
+static _Thread_local keel_executor *running_for;
+
+keel_executor *keel__future_cb_executor(void)
+{
+  return running_for;
+}
+
+static void run_posted(void *item)
+{
+  keel_future *f = item;
+  keel_executor *ex = f->ex;
+  running_for = ex;
+  keel__future_run_cbs(f);
+  running_for = NULL;
+  keel_future_release(f); /* the executor's reference */
+  if (atomic_fetch_sub(&ex->callbacks, 1) == 1) {
+    keel__hub_lock(); /* shutdown(WAIT) and the manager wait for 0 */
+    keel__hub_broadcast_locked();
+    keel__hub_wake_locked();
+    keel__hub_unlock();
+  }
+}
+
 void keel__future_batch_begin(void)
 {
   keel__assert(keel__hub_on_manager() || !keel__hub.running);
@@ -209,10 +234,21 @@ void keel__future_batch_end(void)
   if (futures.ndone == 0)
     return;
   keel__future_broadcast();
+  /* Nobody adds callbacks to a done future, so f->cbs can be read without
+   * the lock.  Those with callbacks go to the callback thread, with the
+   * executor's reference; the rest drop it here. */
+  size_t k = 0;
   for (size_t i = 0; i < futures.ndone; i++) {
-    keel__future_run_cbs(futures.done[i]);
-    keel_future_release(futures.done[i]); /* the executor's reference */
+    keel_future *f = futures.done[i];
+    if (keel__queue_empty(&f->cbs)) {
+      keel_future_release(f); /* the executor's reference */
+    } else {
+      atomic_fetch_add(&f->ex->callbacks, 1);
+      futures.done[k++] = f;
+    }
   }
+  if (k)
+    keel__callback_post((void *const *)futures.done, k, run_posted);
   futures.ndone = 0;
 }
 

@@ -273,8 +273,10 @@ static int step_execs(keel__master *m, bool *all_finished)
       if (s->shutdown && keel__dispatch_finished(s))
         publish(&ex->finished);
     }
-    *all_finished = *all_finished && ex->finished;
-    if (ex->finished && s->released) {
+    /* keel_finalize() waits for every callback too */
+    *all_finished = *all_finished && ex->finished &&
+                    !atomic_load(&ex->callbacks);
+    if (ex->finished && s->released && !atomic_load(&ex->callbacks)) {
       keel__queue_remove(&s->node);
       keel__dispatch_free(ex);
       keel__executor_free(ex);
