@@ -6,7 +6,7 @@ noinst_LTLIBRARIES += runtime/libkeel-core.la
 runtime_libkeel_core_la_SOURCES = \
 	include/keel.h runtime/keel_int.h runtime/queue.h runtime/init.c \
 	runtime/common/buf.c runtime/common/error.c runtime/common/log.c \
-	runtime/common/lock.c runtime/common/estimate.c \
+	runtime/common/lock.c runtime/common/estimate.c runtime/common/env.c \
 	runtime/common/registry.c \
 	runtime/sys/sys.h runtime/sys/clock.c runtime/sys/backoff.c \
 	runtime/sys/fd.c runtime/sys/children.c \

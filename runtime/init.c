@@ -75,6 +75,11 @@ int keel_init(int *argc, char ***argv)
   if (save_argv(argc && argv && *argv ? *argc : 0,
                 argc && argv && *argv ? *argv : NULL))
     return KEEL_ENOMEM;
+  if (role && *role && strcmp(role, "task")) {
+    keel__log("KEEL_ROLE=%s: only keel sets it, to task; ignoring it", role);
+    unsetenv(KEEL__ENV_ROLE); /* before MPI starts: spawned ranks say nothing */
+    role = NULL;
+  }
   if (role && !strcmp(role, "task")) {
     keel__self.role = KEEL__ROLE_TASK;
     keel__taskproc_main();

@@ -75,6 +75,18 @@ extern struct keel__self keel__self;
  * host and the pid. */
 void keel__log(const char *fmt, ...) KEEL_PRINTF(1, 2);
 
+/* ---- env.c: keel's environment variables ---- */
+/* Each returns def when the variable is unset or empty.  A bad value gets
+ * one log line on the master naming it and what is used instead: def for
+ * garbage, the nearest bound for a value out of range. */
+long keel__env_long(const char *name, long def, long lo, long hi);
+double keel__env_seconds(const char *name, double def, double lo, double hi);
+/* 1, yes, true, on; 0, no, false, off (any case); anything else is 0. */
+bool keel__env_switch(const char *name);
+/* The index of the value among words[0..n-1]. */
+int keel__env_choice(const char *name, const char *const *words, int n,
+                     int def);
+
 /* ---- buf.c: the growable buffer behind keel_buf and every encoder ---- */
 struct keel_buf {
   char *data;

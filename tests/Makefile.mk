@@ -92,6 +92,10 @@ soak: tests/mpi/soak_tasks launcher/keelrun
 TESTS += tests/scripts/keelrun-cli
 EXTRA_DIST += tests/scripts/keelrun-cli
 
+# keel's environment variables with garbage in them.
+TESTS += tests/scripts/env-garbage
+EXTRA_DIST += tests/scripts/env-garbage
+
 # keelrun's task-farm mode: joblog, resume, retries, timeouts, bad lines.
 TESTS += tests/scripts/farm
 EXTRA_DIST += tests/scripts/farm

@@ -127,6 +127,10 @@ void keel__hub_manager_here(void);
 bool keel__hub_on_manager(void); /* this is the manager thread */
 
 /* ---- executor.c ---- */
+/* A program started alone spawns at most this many workers per core it may
+ * run on, all on its node: KEEL_WORKERS and max_workers above it are
+ * clamped. */
+#define KEEL__SPAWN_PER_CORE 16
 enum keel__xstate { KEEL__X_OPEN = 0, KEEL__X_BROKEN = 1 };
 
 struct keel__sched; /* the manager's side of an executor: master/dispatch.c */

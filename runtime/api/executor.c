@@ -39,15 +39,23 @@ static int check_options(const keel_options *o, uint64_t *init_fn)
                         : KEEL_OK;
 }
 
+/* The most workers a program started alone spawns: its node's cores
+ * bound what one node can run, even oversubscribed. */
+static int spawn_max(void)
+{
+  int cores = keel__bind_cores();
+  return KEEL__SPAWN_PER_CORE * (cores < 1 ? 1 : cores);
+}
+
 /* Spawned workers by default: one per core but the master's (at least
  * one), or KEEL_WORKERS. */
 static int spawn_default(void)
 {
   static int n;
   if (!n) {
-    const char *env = getenv("KEEL_WORKERS");
-    n = env && atoi(env) > 0 ? atoi(env) : keel__bind_cores() - 1;
-    n = n < 1 ? 1 : n;
+    int cores = keel__bind_cores() - 1;
+    n = (int)keel__env_long("KEEL_WORKERS", cores < 1 ? 1 : cores, 1,
+                            spawn_max());
   }
   return n;
 }
@@ -59,6 +67,13 @@ static int clamp_workers_locked(int want)
   keel__assert(keel__hub_locked());
   if (keel__hub.spawn_mode) {
     int n = want ? want : spawn_default();
+    int most = spawn_max();
+    if (n > most) {
+      keel__log("max_workers %d is more than a program started alone may "
+                "spawn (%d per core); using %d",
+                n, KEEL__SPAWN_PER_CORE, most);
+      n = most;
+    }
     if (n > keel__hub.spawn_want)
       keel__hub.spawn_want = n;
     return n;

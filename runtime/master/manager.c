@@ -404,13 +404,8 @@ static void close_wakers(keel__master *m)
 /* KEEL_HEARTBEAT_TIMEOUT, at least 2 s: nannies beat every second. */
 static double heartbeat_timeout(void)
 {
-  const char *hb = getenv("KEEL_HEARTBEAT_TIMEOUT");
-  double t = hb && atof(hb) > 0 ? atof(hb) : KEEL__HEARTBEAT_TIMEOUT;
-  if (t < 2.0) {
-    keel__log("KEEL_HEARTBEAT_TIMEOUT=%s is below 2 s; using 2 s", hb);
-    t = 2.0;
-  }
-  return t;
+  return keel__env_seconds("KEEL_HEARTBEAT_TIMEOUT", KEEL__HEARTBEAT_TIMEOUT,
+                           2.0, 86400.0);
 }
 
 int keel__manager_start(MPI_Comm comm)

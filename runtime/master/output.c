@@ -55,10 +55,9 @@ static void *writer_main(void *arg)
 
 int keel__output_start(keel__printer *p)
 {
-  const char *tag = getenv("KEEL_TAG_OUTPUT");
   memset(p, 0, sizeof *p);
   keel__queue_init(&p->chunks);
-  p->tag = tag && *tag && strcmp(tag, "0");
+  p->tag = keel__env_switch("KEEL_TAG_OUTPUT");
   if (pthread_mutex_init(&p->lock, NULL) ||
       pthread_cond_init(&p->more, NULL) || pthread_cond_init(&p->room, NULL))
     return KEEL_ESYS;

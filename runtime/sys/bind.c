@@ -30,8 +30,8 @@ static int pick_core(hwloc_topology_t topo, hwloc_const_cpuset_t allowed,
 
 static bool bind_off(void)
 {
-  const char *mode = getenv("KEEL_BIND");
-  return mode && !strcmp(mode, "none");
+  static const char *const modes[] = {"core", "none"};
+  return keel__env_choice("KEEL_BIND", modes, 2, 0) == 1;
 }
 
 static int load(hwloc_topology_t *topo)
@@ -47,8 +47,7 @@ static int load(hwloc_topology_t *topo)
 
 void keel__bind_report(int rank, const char *desc)
 {
-  const char *r = getenv("KEEL_REPORT_BINDINGS");
-  if (r && *r && strcmp(r, "0"))
+  if (keel__env_switch("KEEL_REPORT_BINDINGS"))
     fprintf(stderr, "keel: rank %d host %s: %s\n", rank, keel__self.host, desc);
 }
 

@@ -385,8 +385,7 @@ static void attach_to_nanny(void)
     _exit(1);
   unsetenv(KEEL__ENV_ROLE);
   unsetenv(KEEL__ENV_NANNY);
-  const char *tag = getenv("KEEL_TAG_OUTPUT");
-  tp.tag = tag && *tag && strcmp(tag, "0");
+  tp.tag = keel__env_switch("KEEL_TAG_OUTPUT");
 
 }
 

@@ -47,3 +47,8 @@ check_PROGRAMS += tests/unit/test_estimate
 tests_unit_test_estimate_SOURCES = tests/unit/test_estimate.c tests/testutil.h
 tests_unit_test_estimate_LDADD = $(UNIT_LIBS) -lm
 TESTS += tests/unit/test_estimate
+
+check_PROGRAMS += tests/unit/test_env
+tests_unit_test_env_SOURCES = tests/unit/test_env.c tests/testutil.h
+tests_unit_test_env_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_env
