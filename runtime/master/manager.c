@@ -452,6 +452,7 @@ bool keel__manager_stop(void)
   keel__watch_stop(m);
   keel__output_stop(&m->out); /* every line printed before we return */
   keel__ranks_free(&m->ranks);
+  keel__transport_free(&m->net);
   keel__estimate_free(&m->est);
   return !m->world_broken;
 }

@@ -45,6 +45,7 @@ typedef struct keel__rank {
   int nexec;   /* executors it serves */
   double last_heard;
   keel__recvq recvs; /* its messages, arriving */
+  bool arriving;     /* on the transport's list of ranks to complete */
 } keel__rank;
 
 typedef struct keel__ranks {
@@ -82,10 +83,15 @@ int keel__ranks_grow(keel__ranks *rs);
 
 typedef struct keel__transport {
   keel__sendq sends;
+  /* Ranks with receives posted and not yet handed over, each once (its
+   * rank's `arriving`): a manager turn visits these, not every rank. */
+  int *arriving;
+  int narriving, cap;
 } keel__transport;
 
 struct keel__master;
 void keel__transport_init(keel__transport *t);
+void keel__transport_free(keel__transport *t);
 /* MPI_Isend b (taking its bytes) to worker rank; work (not a heartbeat)
  * also rings the bell of a nanny on our node.  Nothing is sent to a lost
  * rank.  KEEL_OK, or the error of a send that failed (the caller loses the
@@ -115,6 +121,7 @@ typedef struct keel__watch {
   int npending, qcap;
   int ep;            /* epoll set: those, the ranks' pidfds and sockets */
   double last_beat;  /* when it last sent heartbeats */
+  double last_check; /* when it last looked for silent ranks */
 } keel__watch;
 
 /* The lifeline socket (a log line if there can be none). */

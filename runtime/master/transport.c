@@ -11,6 +11,35 @@
 void keel__transport_init(keel__transport *t)
 {
   keel__sendq_init(&t->sends);
+  t->arriving = NULL;
+  t->narriving = t->cap = 0;
+}
+
+void keel__transport_free(keel__transport *t)
+{
+  free(t->arriving);
+  t->arriving = NULL;
+  t->narriving = t->cap = 0;
+}
+
+/* Put rank on the list of ranks with receives to complete. */
+static bool note_arriving(keel__master *m, int rank)
+{
+  keel__transport *t = &m->net;
+  keel__rank *k = m->ranks.v[rank];
+  if (k->arriving)
+    return true;
+  if (t->narriving == t->cap) {
+    int cap = t->cap ? 2 * t->cap : 64;
+    int *v = realloc(t->arriving, (size_t)cap * sizeof *v);
+    if (!v)
+      return false;
+    t->arriving = v;
+    t->cap = cap;
+  }
+  t->arriving[t->narriving++] = rank;
+  k->arriving = true;
+  return true;
 }
 
 int keel__transport_send(keel__master *m, int rank, keel_buf *b, bool work)
@@ -47,7 +76,8 @@ static void post_group(keel__master *m, MPI_Comm c, int base)
       break;
     int rank = base + st.MPI_SOURCE - 1; /* only workers send to us */
     MPI_Get_count(&st, MPI_BYTE, &bytes);
-    if (keel__recvq_post(&m->ranks.v[rank]->recvs, &msg, bytes))
+    if (keel__recvq_post(&m->ranks.v[rank]->recvs, &msg, bytes) ||
+        !note_arriving(m, rank))
       m->fail(m, rank, "out of memory receiving from it");
   }
 }
@@ -65,16 +95,25 @@ int keel__transport_complete(keel__master *m,
                              int (*handle)(keel__master *m, int rank,
                                            char **buf, size_t n))
 {
-  int act = 0, n;
+  keel__transport *t = &m->net;
+  int act = 0, n, kept = 0;
   char *buf;
-  for (int r = 1; r < m->ranks.n; r++) {
+  /* Only the ranks that have something arriving: a turn costs nothing per
+   * quiet rank.  handle() may lose a rank, never add to the list. */
+  for (int i = 0; i < t->narriving; i++) {
+    int r = t->arriving[i];
     keel__rank *k = m->ranks.v[r];
     while (!k->lost && (buf = keel__recvq_pop(&k->recvs, &n))) {
       k->last_heard = keel__clock_now();
       act += handle(m, r, &buf, (size_t)n);
       free(buf); /* NULL if a future took it */
     }
+    if (!k->lost && !keel__recvq_empty(&k->recvs))
+      t->arriving[kept++] = r; /* still arriving: next turn */
+    else
+      k->arriving = false;
   }
+  t->narriving = kept;
   return act;
 }
 
@@ -94,8 +133,8 @@ bool keel__transport_idle(const keel__master *m)
   /* Sends to lost ranks may hang for ever and do not count. */
   if (!keel__sendq_only_to(&m->net.sends, rank_lost, m))
     return false;
-  for (int r = 1; r < m->ranks.n; r++)
-    if (!m->ranks.v[r]->lost && !keel__recvq_empty(&m->ranks.v[r]->recvs))
+  for (int i = 0; i < m->net.narriving; i++)
+    if (!m->ranks.v[m->net.arriving[i]]->lost)
       return false;
   return true;
 }

@@ -20,7 +20,12 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#define HEARTBEAT_EVERY 0.5 /* seconds between our heartbeats */
+/* Beats: a fifth of the heartbeat timeout (2 s by default), since each one
+ * wakes every nanny, which is most of an idle job's cost.  Silence is
+ * looked for more often, so that a silent rank is lost at most this long
+ * after its timeout. */
+#define BEATS_PER_TIMEOUT 5
+#define SILENCE_CHECK_EVERY 0.5 /* seconds */
 
 /* What an event of the set is about: the listening socket, a pending
  * connection, or a rank (its pidfd or its lifeline). */
@@ -276,9 +281,12 @@ int keel__watch_check(keel__master *m)
 {
   double now = keel__clock_now();
   int act = check_deaths(m);
-  if (now - m->watch.last_beat < HEARTBEAT_EVERY)
+  if (now - m->watch.last_beat >= m->heartbeat_timeout / BEATS_PER_TIMEOUT) {
+    m->watch.last_beat = now;
+    send_heartbeats(m);
+  }
+  if (now - m->watch.last_check < SILENCE_CHECK_EVERY)
     return act;
-  m->watch.last_beat = now;
-  send_heartbeats(m);
+  m->watch.last_check = now;
   return act + check_silence(m, now);
 }

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define HEARTBEAT_EVERY 1.0 /* seconds */
+/* A beat every fifth of the master's heartbeat timeout (2 s by default):
+ * each wakes the master, and silence shows only after the whole timeout. */
+#define BEATS_PER_TIMEOUT 5
 #define CONNECT_TIMEOUT 2.0 /* seconds per address of the master's */
 
 static keel__nanny nanny;
@@ -216,7 +218,7 @@ static void serve(keel__nanny *n)
       if (n->slots[i])
         act += keel__slot_step(n, n->slots[i], now);
     keel__sendq_test(&n->sends); /* completions are not activity */
-    if (now - n->last_sent > HEARTBEAT_EVERY)
+    if (now - n->last_sent > n->master_timeout / BEATS_PER_TIMEOUT)
       keel__uplink_simple(n, KEEL__M_HEARTBEAT, 0);
     check_master(n, now);
     if (act)

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define IDLE_SECONDS 5.0
-#define MAX_PIDS 64
+#define MAX_PIDS 1026 /* up to 512 workers */
 #undef RUNS
 #define RUNS 5 /* each run is 5 s long */
 

@@ -9,6 +9,7 @@
 #include "bench.h"
 
 #include <stdint.h>
+#include <sys/resource.h>
 
 #undef RUNS
 #define RUNS 5 /* each run is seconds long */
@@ -41,6 +42,15 @@ static double batch(keel_executor *ex, keel_task_fn *fn, size_t n)
   double t = fs ? in_flight(ex, fn, fs, n) : -1;
   free(fs);
   return t;
+}
+
+/* CPU seconds this process (the master: user threads and manager) used. */
+static double cpu_self(void)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
 /* The results are gathered into res, as the peers gather theirs in a
@@ -94,11 +104,14 @@ int main(int argc, char **argv)
     return 1;
   for (size_t i = 0; i < nmap; i++)
     items[i] = i;
-  double sub[RUNS], map[RUNS], lat[RUNS], par[RUNS];
+  double sub[RUNS], map[RUNS], lat[RUNS], par[RUNS], cpu[RUNS];
   int nr = runs_of(RUNS);
   batch(ex, nothing, 10000); /* warm */
   for (int r = 0; r < nr; r++) {
-    if ((sub[r] = batch(ex, nothing, 100000)) < 0 ||
+    double c0 = cpu_self();
+    sub[r] = batch(ex, nothing, 100000);
+    cpu[r] = (cpu_self() - c0) / 1e5;
+    if (sub[r] < 0 ||
         (map[r] = map_run(ex, items, res, nmap)) < 0 ||
         (lat[r] = latency(ex)) < 0 || (par[r] = batch(ex, spin_1ms, 2000)) < 0)
       return 1;
@@ -109,6 +122,9 @@ int main(int argc, char **argv)
   snprintf(what, sizeof what, "100,000 empty tasks, one future each, then "
            "every result; median of %d", nr);
   figure("submit", 1e5 / s, "tasks/s", what);
+  snprintf(what, sizeof what, "the master's CPU (all its threads) per task "
+           "of submit, with %d workers; median of %d", workers, nr);
+  figure("submit-cpu", median(cpu, nr) * 1e6, "us", what);
   snprintf(what, sizeof what, "1,000,000 8-byte items, automatic chunks; "
            "median of %d", nr);
   figure("map", 1e6 / mp, "items/s", what);
