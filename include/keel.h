@@ -46,6 +46,7 @@ extern "C" {
   XX(ENOMEM, -ENOMEM, "out of memory")                                       \
   XX(ETIMEDOUT, -ETIMEDOUT, "timed out")                                     \
   XX(ECANCELED, -ECANCELED, "cancelled")                                     \
+  XX(EDEADLK, -EDEADLK, "would wait for itself: not allowed in a callback")  \
   XX(ETASK, -4001, "the task function failed")                               \
   XX(EWORKER, -4002, "the worker process died while running the task")      \
   XX(EBROKEN, -4003, "the executor is broken")                               \
@@ -56,8 +57,7 @@ extern "C" {
   XX(EOF, -4008, "end of iteration")                                         \
   XX(EPROTO, -4009, "malformed message")                                     \
   XX(ESYS, -4010, "system call failed")                                      \
-  XX(ESTATE, -4011, "not allowed in this state")                            \
-  XX(EDEADLK, -EDEADLK, "would wait for itself: not allowed in a callback")
+  XX(ESTATE, -4011, "not allowed in this state")
 
 enum {
   KEEL_OK = 0,
