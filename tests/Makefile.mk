@@ -76,6 +76,12 @@ check_PROGRAMS += tests/mpi/mpi_callbacks
 tests_mpi_mpi_callbacks_SOURCES = tests/mpi/mpi_callbacks.c $(TESTS_SHARED)
 TESTS += tests/mpi/mpi_callbacks
 
+# A task that kills its nanny, under each policy: it fails alone, and the
+# lost ranks are replaced.
+check_PROGRAMS += tests/mpi/mpi_poison
+tests_mpi_mpi_poison_SOURCES = tests/mpi/mpi_poison.c $(TESTS_SHARED)
+TESTS += tests/mpi/mpi_poison
+
 # Soak: tasks crashing 1 % of the time under RETRY and FAIL_TASK; make
 # check runs a short form, make soak 1,000,000 tasks per policy.
 check_PROGRAMS += tests/mpi/soak_tasks

@@ -47,6 +47,7 @@ struct keel_future {
   void *arg;
   size_t arg_len;
   int tries;
+  int downs;        /* the manager's: runs during which its rank was lost */
   int rank;         /* the worker that ran it last, -1 before */
   double est;       /* the manager's: its estimated run time when sent */
   const char *host; /* that worker's host, once its result came */

@@ -60,9 +60,12 @@ static int spawn_default(void)
   return n;
 }
 
-/* The workers an executor asking for `want` gets.  Started alone, keel
- * spawns them (ranks.c) up to the most any executor wants. */
-static int clamp_workers_locked(int want)
+/* The target of an executor asking for `want` workers.  Started alone,
+ * keel spawns them (ranks.c) up to the most any executor wants: the
+ * target is that count.  Otherwise it is what was asked, 0 for every rank
+ * not lost: the manager takes it to the live ranks as they come and go
+ * (lost, replaced; dispatch.c). */
+static int target_locked(int want)
 {
   keel__assert(keel__hub_locked());
   if (keel__hub.spawn_mode) {
@@ -78,8 +81,15 @@ static int clamp_workers_locked(int want)
       keel__hub.spawn_want = n;
     return n;
   }
+  return want;
+}
+
+/* The workers that target gives now. */
+static int workers_locked(int target)
+{
+  keel__assert(keel__hub_locked());
   int live = keel__hub.live_ranks;
-  return want == 0 || want > live ? live : want;
+  return keel__hub.spawn_mode || (target && target < live) ? target : live;
 }
 
 static int exec_new(const keel_options *o, keel_executor **out)
@@ -136,8 +146,8 @@ static int exec_start(const keel_options *o, keel_executor **out)
     return stopping ? KEEL_ESHUTDOWN : KEEL_ESTATE;
   }
   ex->id = keel__hub.next_exec_id++;
-  ex->target = clamp_workers_locked(ex->opt.max_workers);
-  atomic_store(&ex->nworkers, ex->target);
+  ex->target = target_locked(ex->opt.max_workers);
+  atomic_store(&ex->nworkers, workers_locked(ex->target));
   keel__queue_insert_tail(&keel__hub.new_execs, &ex->hub_node);
   keel__hub_wake_locked();
   keel__hub_unlock();
@@ -219,9 +229,9 @@ int keel_executor_resize(keel_executor *ex, int max_workers)
   else if (atomic_load(&ex->state) == KEEL__X_BROKEN)
     rc = KEEL_EBROKEN;
   else {
-    ex->target = clamp_workers_locked(max_workers);
+    ex->target = target_locked(max_workers);
     ex->opt.max_workers = max_workers;
-    atomic_store(&ex->nworkers, ex->target);
+    atomic_store(&ex->nworkers, workers_locked(ex->target));
     keel__hub_wake_locked();
   }
   keel__hub_unlock();

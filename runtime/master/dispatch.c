@@ -353,8 +353,11 @@ static int reconcile(keel__master *m, keel__sched *s)
 {
   keel_executor *ex = s->ex;
   bool broken = atomic_load(&ex->state) == KEEL__X_BROKEN;
-  int want = broken || (s->shutdown && s->outstanding == 0)
-                 ? 0 : s->target;
+  int live = keel__ranks_live(&m->ranks), want = s->target;
+  if (!m->ranks.spawn_mode && (want == 0 || want > live))
+    want = live; /* every rank not lost, replacements included */
+  if (broken || (s->shutdown && s->outstanding == 0))
+    want = 0;
   int active = count_state(s, KEEL__W_ACTIVE), act = 0;
   for (; active < want && attach(m, s); active++)
     act++;
@@ -380,7 +383,7 @@ static int reconcile(keel__master *m, keel__sched *s)
    * must not read the count of that moment.  Nor may a resize() made since
    * sync_users() be overwritten by this older view: keel_executor_resize()
    * publishes its own count under the lock. */
-  int live = keel__ranks_live(&m->ranks), n = want < live ? want : live;
+  int n = want < live ? want : live;
   if (!broken && atomic_load(&ex->nworkers) != n) {
     keel__hub_lock();
     if (ex->target == s->target)
@@ -745,9 +748,26 @@ static void requeue_or_fail(keel__sched *s, keel_future *f, int code,
     pend_push(s, f, true);
     return;
   }
+  /* A poison task: retried, it took a worker rank down every time.  Say
+   * so, since the ranks it took are what the user will miss. */
+  char *poison = NULL;
+  keel_error pe;
+  if (code == KEEL_EWORKER && f->tries > 0 && f->downs == f->tries + 1) {
+    const char *name = NULL;
+    keel__registry_fn(f->fn, &name);
+    poison = keel__error_printf(
+        "task %llu%s%s%s took its worker rank down each of the %d times it "
+        "ran (it is not run again); the last time: %s",
+        f->task_id, name ? " (" : "", name ? name : "", name ? ")" : "",
+        f->downs, e->message);
+    pe = *e;
+    pe.message = poison ? poison : e->message;
+    e = &pe;
+  }
   keel__future_batch_begin();
   finish(s, f, code, NULL, 0, e);
   keel__future_batch_end();
+  free(poison);
 }
 
 void keel__dispatch_death(keel__master *m, keel__sched *s, int rank,
@@ -797,6 +817,7 @@ void keel__dispatch_rank_lost(keel__master *m, keel__sched *s, int rank,
     return;
   keel_future *head = inflight_first(w);
   if (head && atomic_load(&s->ex->state) == KEEL__X_OPEN) {
+    head->downs++; /* the one it was running, or about to */
     keel__death d = {head->task_id, KEEL__C_CRASH, 0, -1, (char *)why, NULL};
     keel__dispatch_death(m, s, rank, &d);
   }

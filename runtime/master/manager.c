@@ -20,10 +20,12 @@ static keel__master master;
 
 /* ---- ranks lost ---- */
 
-static void lose_rank(keel__master *m, int rank, const char *why)
+static void lose_rank(keel__master *m, int rank, const char *why, bool died)
 {
   if (!keel__ranks_lose(&m->ranks, rank))
     return;
+  if (died)
+    keel__ranks_replace(&m->ranks, rank);
   m->world_broken |= !m->ranks.spawn_mode;
   const char *host = m->ranks.v[rank]->host;
   keel__log("worker rank %d (host %s) lost: %s", rank, host ? host : "?",
@@ -51,7 +53,7 @@ static void rank_fail(keel__master *m, int rank, const char *why)
   keel__rank *k = m->ranks.v[rank];
   if (k->lost)
     return;
-  lose_rank(m, rank, why); /* first: its STOP then says the job is broken */
+  lose_rank(m, rank, why, false); /* first: its STOP then says the job is broken */
   keel_buf b = stop_message(m);
   int crank;
   MPI_Comm c = keel__ranks_comm(&m->ranks, rank, &crank);
@@ -450,9 +452,9 @@ bool keel__manager_stop(void)
   keel__hub.running = false;
   close_wakers(m);
   keel__watch_stop(m);
+  keel__transport_free(&m->net);
   keel__output_stop(&m->out); /* every line printed before we return */
   keel__ranks_free(&m->ranks);
-  keel__transport_free(&m->net);
   keel__estimate_free(&m->est);
   return !m->world_broken;
 }

@@ -57,6 +57,10 @@ typedef struct keel__ranks {
   int spawned;       /* ranks spawned so far */
   bool spawn_mode;   /* started alone: workers come from MPI_Comm_spawn */
   char *spawn_error; /* why spawning failed, once it has */
+  /* Started by keelrun or mpirun: lost ranks to replace by spawning one on
+   * the same host (keel__ranks_replace), and how many were. */
+  int *todo;
+  int ntodo, todocap, replaced, nworld, max_replaced;
 } keel__ranks;
 
 /* The ranks of the job (keelrun/mpirun), or none yet when world has size
@@ -73,6 +77,10 @@ void keel__ranks_set_host(keel__ranks *rs, int rank, char *host);
 int keel__ranks_live(const keel__ranks *rs);
 /* Mark rank lost; false if it was already. */
 bool keel__ranks_lose(keel__ranks *rs, int rank);
+/* Lost rank died on a host that is still up: have keel__ranks_grow()
+ * spawn a worker there in its place (started by keelrun or mpirun; a
+ * program started alone replaces its spawned ranks anyway). */
+void keel__ranks_replace(keel__ranks *rs, int rank);
 /* Publish the counts user threads read (keel__hub). */
 void keel__ranks_publish(const keel__ranks *rs);
 /* Spawn the workers that executors want, replacing lost spawned ranks up
@@ -238,7 +246,9 @@ typedef struct keel__master {
   /* What the files below manager.c call back into it for. */
   void (*send)(struct keel__master *m, int rank, keel_buf *b); /* work */
   void (*fail)(struct keel__master *m, int rank, const char *why);
-  void (*lose)(struct keel__master *m, int rank, const char *why);
+  /* died: its process is gone and its host up (pidfd, lifeline, or a hung
+   * nanny we killed), so a replacement may start there */
+  void (*lose)(struct keel__master *m, int rank, const char *why, bool died);
   int (*handle)(struct keel__master *m, int rank, char **buf, size_t n);
 } keel__master;
 

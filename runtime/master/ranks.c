@@ -19,7 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_RESPAWNS 16 /* lost spawned ranks replaced before giving up */
+/* Lost ranks replaced before giving up: this many (a program started
+ * alone), or under keelrun KEEL_MAX_REPLACEMENTS, by default this many or
+ * as many as the job started with if more.  A rank that keeps dying
+ * cannot make the master spawn for ever. */
+#define MAX_RESPAWNS 16
 
 typedef struct keel__group {
   MPI_Comm comm; /* master is rank 0, workers 1..n */
@@ -69,6 +73,10 @@ int keel__ranks_start(keel__ranks *rs, MPI_Comm world)
   if (!rs->v || !(rs->v[0] = new_rank(0)))
     return KEEL_ENOMEM;
   rs->n = 1;
+  rs->nworld = size - 1;
+  rs->max_replaced = (int)keel__env_long(
+      "KEEL_MAX_REPLACEMENTS", rs->nworld > MAX_RESPAWNS ? rs->nworld : MAX_RESPAWNS,
+      0, 1000000);
   if (size > 1)
     return add_group(rs, world, size - 1);
   rs->spawn_mode = true;
@@ -103,11 +111,14 @@ void keel__ranks_free(keel__ranks *rs)
     if (rs->v[r]->pidfd >= 0)
       close(rs->v[r]->pidfd);
   for (int g = 0; g < rs->ngroups; g++)
-    if (rs->spawn_mode) /* the world one belongs to init.c */
+    if (rs->spawn_mode || g > 0) /* the world one belongs to init.c */
       MPI_Comm_free(&rs->groups[g].comm);
   free(rs->groups);
   rs->groups = NULL;
   rs->ngroups = 0;
+  free(rs->todo);
+  rs->todo = NULL;
+  rs->ntodo = rs->todocap = 0;
 }
 
 void keel__ranks_set_host(keel__ranks *rs, int rank, char *host)
@@ -163,7 +174,7 @@ static void spawn_failed(keel__ranks *rs, const char *fmt, const char *detail)
   rs->spawn_error = msg;
 }
 
-static MPI_Info spawn_info(void)
+static MPI_Info spawn_info(const char *host)
 {
   MPI_Info info;
   MPI_Info_create(&info);
@@ -171,6 +182,8 @@ static MPI_Info spawn_info(void)
    * when the user asks for more, as with keelrun. */
   MPI_Info_set(info, "bind_to", "none");
   MPI_Info_set(info, "map_by", ":OVERSUBSCRIBE");
+  if (host) /* a replacement goes where its predecessor was */
+    MPI_Info_set(info, "host", host);
   return info;
 }
 
@@ -201,25 +214,72 @@ static int indexes_top(const keel__ranks *rs)
   return top;
 }
 
-/* MPI_Comm_spawn n copies of this very program, with its arguments. */
-static int spawn_procs(keel__ranks *rs, int n, MPI_Comm *inter)
+/* What a replacement needs of our environment that the launcher gives
+ * only to the ranks it started: the library path (libtool, modules) and
+ * keel's own settings. */
+static bool passed_on(const char *var)
+{
+  static const char *const internal[] = {"KEEL_STATUS_TOKEN=", "KEEL_ROLE=",
+                                         "KEEL_TASK_NANNY="};
+  if (!strncmp(var, "LD_LIBRARY_PATH=", 16))
+    return true;
+  if (strncmp(var, "KEEL_", 5))
+    return false;
+  for (size_t i = 0; i < sizeof internal / sizeof *internal; i++)
+    if (!strncmp(var, internal[i], strlen(internal[i])))
+      return false;
+  return true;
+}
+
+/* A replacement's command line: env(1) with those variables, then this
+ * program and its arguments (env execs it: the same process, so MPI sees
+ * the program).  NULL when out of memory. */
+static char **replacement_argv(const char *exe)
+{
+  extern char **environ;
+  size_t nenv = 0, narg = 0;
+  for (char **e = environ; *e; e++)
+    nenv += passed_on(*e);
+  while (keel__self.argv[1 + narg])
+    narg++;
+  char **v = calloc(nenv + narg + 2, sizeof *v), **p = v;
+  if (!v)
+    return NULL;
+  for (char **e = environ; *e; e++)
+    if (passed_on(*e))
+      *p++ = *e;
+  *p++ = (char *)exe;
+  for (size_t i = 0; i < narg; i++)
+    *p++ = keel__self.argv[1 + i];
+  return v;
+}
+
+/* MPI_Comm_spawn n copies of this very program, with its arguments, on
+ * host (NULL: where the launcher likes; a program started alone, whose
+ * environment its spawned workers inherit). */
+static int spawn_procs(keel__ranks *rs, int n, const char *host,
+                       MPI_Comm *inter)
 {
   char exe[PATH_MAX], err[MPI_MAX_ERROR_STRING];
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
   int *codes = calloc((size_t)n, sizeof *codes), elen = 0, rc;
-  if (len <= 0 || !codes) {
+  if (len > 0)
+    exe[len] = '\0';
+  char **argv = len > 0 && host ? replacement_argv(exe) : keel__self.argv + 1;
+  if (len <= 0 || !codes || !argv) {
     free(codes);
     spawn_failed(rs, "cannot spawn workers: %s",
                  len <= 0 ? "/proc/self/exe is unreadable" : "out of memory");
     return KEEL_ESYS;
   }
-  exe[len] = '\0';
-  MPI_Info info = spawn_info();
+  MPI_Info info = spawn_info(host);
   MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
-  rc = MPI_Comm_spawn(exe, keel__self.argv + 1, n, info, 0, MPI_COMM_SELF, inter,
-                      codes);
+  rc = MPI_Comm_spawn(host ? "env" : exe, argv, n, info, 0, MPI_COMM_SELF,
+                      inter, codes);
   MPI_Info_free(&info);
   free(codes);
+  if (host)
+    free(argv);
   if (rc == MPI_SUCCESS)
     return KEEL_OK;
   MPI_Error_string(rc, err, &elen);
@@ -231,7 +291,8 @@ static int spawn_procs(keel__ranks *rs, int n, MPI_Comm *inter)
  * plan: the group's first global rank (for --report-bindings), then each
  * one's worker index, so core, among those no live worker holds.  The
  * nanny's half is keel__nanny_spawned() in worker/nanny.c. */
-static int adopt(keel__ranks *rs, MPI_Comm inter, int n, int *plan)
+static int adopt(keel__ranks *rs, MPI_Comm inter, int n, int *plan,
+                 int core_index)
 {
   MPI_Comm merged;
   int index, local_size;
@@ -244,7 +305,10 @@ static int adopt(keel__ranks *rs, MPI_Comm inter, int n, int *plan)
   }
   MPI_Comm_set_errhandler(merged, MPI_ERRORS_RETURN);
   plan[0] = rs->n;
-  free_indexes(rs, plan + 1, n);
+  if (core_index >= 0)
+    plan[1] = core_index; /* a replacement: its predecessor's core */
+  else
+    free_indexes(rs, plan + 1, n);
   if (keel__comm_node_index(merged, 0, &index, &local_size) ||
       keel__comm_check(MPI_Bcast(plan, n + 1, MPI_INT, 0, merged),
                        "MPI_Bcast (the spawned workers' plan)")) {
@@ -260,19 +324,75 @@ static int adopt(keel__ranks *rs, MPI_Comm inter, int n, int *plan)
   return KEEL_OK;
 }
 
-static int spawn(keel__ranks *rs, int n)
+/* Spawn n workers; a replacement (n 1) names its host and core index. */
+static int spawn(keel__ranks *rs, int n, const char *host, int index)
 {
   MPI_Comm inter;
   int *plan = calloc((size_t)n + 1, sizeof *plan), rc = KEEL_ENOMEM;
   if (!plan)
     spawn_failed(rs, "cannot spawn workers: %s", "out of memory");
-  else if ((rc = spawn_procs(rs, n, &inter)) == KEEL_OK &&
-           (rc = adopt(rs, inter, n, plan)) == KEEL_OK) {
+  else if ((rc = spawn_procs(rs, n, host, &inter)) == KEEL_OK &&
+           (rc = adopt(rs, inter, n, plan, index)) == KEEL_OK) {
     rs->spawned += n;
-    keel__bind_master(indexes_top(rs));
+    if (rs->spawn_mode)
+      keel__bind_master(indexes_top(rs));
   }
   free(plan);
   return rc;
+}
+
+void keel__ranks_replace(keel__ranks *rs, int rank)
+{
+  if (rs->spawn_mode || !rs->v[rank]->host)
+    return; /* spawned alone: grow() replaces; no host: nowhere to go */
+  if (rs->ntodo == rs->todocap) {
+    int cap = rs->todocap ? 2 * rs->todocap : 8;
+    int *v = realloc(rs->todo, (size_t)cap * sizeof *v);
+    if (!v) {
+      keel__log("out of memory: worker rank %d is not replaced", rank);
+      return;
+    }
+    rs->todo = v;
+    rs->todocap = cap;
+  }
+  rs->todo[rs->ntodo++] = rank;
+}
+
+/* A world rank's index among the workers of its node, as it computed it
+ * (keel__comm_node_index: by rank, the master not counted); a spawned
+ * one's is in its plan. */
+static int node_index(const keel__ranks *rs, int rank)
+{
+  const keel__rank *k = rs->v[rank];
+  if (k->index >= 0)
+    return k->index;
+  int index = 0;
+  for (int r = 1; r < rank; r++)
+    index += rs->v[r]->host && !strcmp(rs->v[r]->host, k->host);
+  return index;
+}
+
+/* Replace the lost ranks of a job started by keelrun or mpirun, one per
+ * turn, each on its host and core. */
+static int replace(keel__ranks *rs)
+{
+  if (!rs->ntodo || rs->spawn_error)
+    return 0;
+  int rank = rs->todo[0];
+  memmove(rs->todo, rs->todo + 1, (size_t)--rs->ntodo * sizeof *rs->todo);
+  if (rs->replaced >= rs->max_replaced) {
+    keel__log("worker rank %d is not replaced: %d lost rank(s) were, the "
+              "most this job replaces (KEEL_MAX_REPLACEMENTS=%d)",
+              rank, rs->replaced, rs->max_replaced);
+    return 1;
+  }
+  rs->replaced++;
+  const keel__rank *k = rs->v[rank];
+  int first = rs->n;
+  if (spawn(rs, 1, k->host, node_index(rs, rank)) == KEEL_OK)
+    keel__log("worker rank %d (host %s) replaces lost worker rank %d", first,
+              k->host, rank);
+  return 1;
 }
 
 /* Spawn what the executors want and is not there; replace lost spawned
@@ -280,7 +400,9 @@ static int spawn(keel__ranks *rs, int n)
  * master spawn for ever. */
 int keel__ranks_grow(keel__ranks *rs)
 {
-  if (!rs->spawn_mode || rs->spawn_error)
+  if (!rs->spawn_mode)
+    return replace(rs);
+  if (rs->spawn_error)
     return 0;
   keel__hub_lock();
   int want = keel__hub.spawn_want;
@@ -293,6 +415,6 @@ int keel__ranks_grow(keel__ranks *rs)
                            "spawning more");
     return 1;
   }
-  spawn(rs, want - live);
+  spawn(rs, want - live, NULL, -1);
   return 1;
 }

@@ -234,7 +234,7 @@ static int check_deaths(keel__master *m)
       continue;
     }
     if (gone(w, k, fd, why, sizeof why)) {
-      m->lose(m, r, why);
+      m->lose(m, r, why, true);
       act++;
     }
   }
@@ -270,7 +270,7 @@ static int check_silence(keel__master *m, double now)
       bool kill = keel__lifeline_kill(k->pidfd);
       snprintf(why, sizeof why, "no heartbeat for %.1f s%s",
                now - k->last_heard, kill ? "; killed it" : "");
-      m->lose(m, r, why);
+      m->lose(m, r, why, kill);
       act++;
     }
   }

@@ -2,7 +2,9 @@
  * in for a lost node) or hangs (SIGSTOPped: alive and silent), under
  * keelrun -n 2.  The master must notice in bounded time, fail that rank's
  * future naming rank and host, and go on with the other rank; once every
- * rank is gone, futures fail instead of waiting, and finalize returns. */
+ * rank is gone, futures fail instead of waiting, and finalize returns.
+ * Lost ranks are not replaced here (KEEL_MAX_REPLACEMENTS=0), as when a
+ * job has used up its replacements; mpi_poison tests replacement. */
 #include "placement.h"
 
 #define HEARTBEAT 2.0 /* KEEL_HEARTBEAT_TIMEOUT for this test, seconds */
@@ -80,6 +82,7 @@ int main(int argc, char **argv)
   char hb[32];
   snprintf(hb, sizeof hb, "%g", HEARTBEAT);
   setenv("KEEL_HEARTBEAT_TIMEOUT", hb, 1);
+  setenv("KEEL_MAX_REPLACEMENTS", "0", 1);
   gethostname(host, sizeof host - 1);
   return tu_keel_main(&argc, &argv, "mpi_rankloss", tests,
                       sizeof tests / sizeof *tests);
