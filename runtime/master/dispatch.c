@@ -49,6 +49,7 @@ void keel__dispatch_free(keel_executor *ex)
   keel__assert(s->outstanding == 0 && s->nw == 0 && s->npend == 0);
   keel__estimate_free(&s->est);
   free(s->w);
+  free(s->hungry);
   free(s);
   ex->sched = NULL;
 }
@@ -100,6 +101,31 @@ static void inflight_push(keel__xworker *w, keel_future *f)
   w->work += f->est;
 }
 
+/* Workers are counted by state, so that a turn need not count them. */
+static void set_state(keel__sched *s, keel__xworker *w, int state)
+{
+  keel__assert(s->nstate[w->state] > 0);
+  s->nstate[w->state]--;
+  s->nstate[state]++;
+  w->state = state;
+}
+
+/* w may have room again: dispatch() looks at it. */
+static void hungry_add(keel__sched *s, keel__xworker *w)
+{
+  if (w->hungry)
+    return;
+  keel__assert(s->nhungry < s->wcap);
+  s->hungry[s->nhungry++] = w;
+  w->hungry = true;
+}
+
+static void hungry_drop(keel__sched *s, int i)
+{
+  s->hungry[i]->hungry = false;
+  s->hungry[i] = s->hungry[--s->nhungry];
+}
+
 /* Remove task id from w's in-flight list.  Results come in order, so a
  * result's task is almost always the head; the tasks a nanny gives back
  * (RECALLED, back) were the last it held, so near the tail. */
@@ -116,6 +142,7 @@ static keel_future *inflight_take(keel__sched *s, keel__xworker *w,
       w->inflight--;
       w->work = w->inflight ? w->work - f->est : 0; /* no drift at 0 */
       s->rebalance_due |= w->inflight == 0; /* idle: rebalance() looks */
+      hungry_add(s, w);
       return f;
     }
   }
@@ -206,7 +233,7 @@ void keel__dispatch_kill(keel__sched *s)
     s->w[i]->inflight = 0;
     s->w[i]->work = 0;
     if (s->w[i]->state == KEEL__W_ACTIVE) /* closed next turn: its */
-      s->w[i]->state = KEEL__W_RETIRING;  /* nanny kills the process */
+      set_state(s, s->w[i], KEEL__W_RETIRING); /* nanny kills the process */
   }
   keel__future_batch_end();
 }
@@ -242,7 +269,7 @@ static void break_exec(keel__sched *s, const char *why)
     w->inflight = 0;
     w->work = 0;
     if (w->state == KEEL__W_ACTIVE)
-      w->state = KEEL__W_RETIRING;
+      set_state(s, w, KEEL__W_RETIRING);
   }
   keel__future_batch_end();
   atomic_store(&ex->nworkers, 0);
@@ -300,6 +327,10 @@ static bool attach(keel__master *m, keel__sched *s)
     if (!v)
       return false;
     s->w = v;
+    keel__xworker **h = realloc(s->hungry, (size_t)cap * sizeof *h);
+    if (!h)
+      return false; /* s->w is bigger, wcap not yet: harmless */
+    s->hungry = h;
     s->wcap = cap;
   }
   keel__xworker *w = calloc(1, sizeof *w);
@@ -309,6 +340,8 @@ static bool attach(keel__master *m, keel__sched *s)
                        .opened_at = keel__clock_now()};
   keel__queue_init(&w->flight);
   s->w[s->nw++] = w;
+  s->nstate[KEEL__W_ACTIVE]++;
+  hungry_add(s, w);
   s->rebalance_due = true; /* it is idle */
   m->ranks.v[r]->nexec++;
   keel_buf b = {0};
@@ -323,20 +356,22 @@ static void remove_worker(keel__master *m, keel__sched *s, keel__xworker *w)
 {
   keel__assert(keel__queue_empty(&w->flight) && w->inflight == 0);
   m->ranks.v[w->rank]->nexec--;
+  keel__assert(s->nstate[w->state] > 0);
+  s->nstate[w->state]--;
   for (int i = 0; i < s->nw; i++)
     if (s->w[i] == w) {
       s->w[i] = s->w[--s->nw];
       break;
     }
+  for (int i = 0; w->hungry && i < s->nhungry; i++)
+    if (s->hungry[i] == w)
+      hungry_drop(s, i);
   free(w);
 }
 
 static int count_state(const keel__sched *s, int state)
 {
-  int n = 0;
-  for (int i = 0; i < s->nw; i++)
-    n += s->w[i]->state == state;
-  return n;
+  return s->nstate[state];
 }
 
 static keel__xworker *least_busy(keel__sched *s)
@@ -367,15 +402,15 @@ static int reconcile(keel__master *m, keel__sched *s)
     return act + 1;
   }
   for (; active > want; active--, act++)
-    least_busy(s)->state = KEEL__W_RETIRING;
-  for (int i = 0; i < s->nw; i++)
+    set_state(s, least_busy(s), KEEL__W_RETIRING);
+  for (int i = 0; count_state(s, KEEL__W_RETIRING) && i < s->nw; i++)
     if (s->w[i]->state == KEEL__W_RETIRING && s->w[i]->inflight == 0) {
       keel_buf b = {0};
       size_t off = b.len;
       keel__wire_put_hdr(&b, KEEL__M_CLOSE, ex->id, 0);
       keel__wire_finish(&b, off, 0);
       m->send(m, s->w[i]->rank, &b);
-      s->w[i]->state = KEEL__W_CLOSING;
+      set_state(s, s->w[i], KEEL__W_CLOSING);
       act++;
     }
   /* What it has or is bringing up, not a transient: a worker retired by a
@@ -501,25 +536,24 @@ static int feed(keel__master *m, keel__sched *s, keel__xworker *w, int share)
   return sent;
 }
 
-/* Whether w may take the next queued task now. */
-static bool takes_next(const keel__master *m, const keel__sched *s,
-                       const keel__xworker *w)
-{
-  return has_room(s, w, w->inflight, w->work, est_of(m, s, pend_first(s)));
-}
-
 /* Of the workers that may take the next task, the one holding the least
- * estimated work; ties go to the first, and an executor's workers are
- * attached in an order of its own (pick_rank()). */
+ * estimated work; ties go to the one that became hungry first (at first,
+ * the order of attachment: an executor's own, see pick_rank()).  Only the
+ * hungry workers are looked at: a turn costs nothing per busy worker.
+ * Those found without room leave the list until a task comes back. */
 static keel__xworker *least_loaded(const keel__master *m, keel__sched *s,
                                    int *room)
 {
   keel__xworker *best = NULL;
+  double e = est_of(m, s, pend_first(s));
   *room = 0;
-  for (int i = 0; i < s->nw; i++) {
-    keel__xworker *w = s->w[i];
-    if (!takes_next(m, s, w))
+  for (int i = 0; i < s->nhungry;) {
+    keel__xworker *w = s->hungry[i];
+    if (!has_room(s, w, w->inflight, w->work, e)) {
+      hungry_drop(s, i); /* the last one moved to i: look at it next */
       continue;
+    }
+    i++;
     (*room)++;
     if (!best || w->inflight < best->inflight ||
         (w->inflight == best->inflight && w->work < best->work))

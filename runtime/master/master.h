@@ -52,6 +52,7 @@ typedef struct keel__ranks {
   keel__rank **v; /* [0] is the master itself, workers 1..n-1; each
                      apart, for its recvs must not move */
   int n;
+  int live; /* of v[1..n-1], those not lost */
   struct keel__group *groups; /* the communicators that reach them */
   int ngroups;
   int spawned;       /* ranks spawned so far */
@@ -176,6 +177,7 @@ typedef struct keel__xworker {
   double work;        /* their estimated run times, summed */
   uint32_t recalling; /* tasks a RECALL asked back, until RECALLED */
   double opened_at;
+  bool hungry;        /* on its executor's list of workers that may have room */
 } keel__xworker;
 
 enum { KEEL__W_ACTIVE = 1, KEEL__W_RETIRING = 2, KEEL__W_CLOSING = 3 };
@@ -193,6 +195,13 @@ typedef struct keel__sched {
   size_t outstanding;  /* accepted and not yet done */
   keel__xworker **w; /* each apart: its flight must not move */
   int nw, wcap;
+  /* The workers that may have room (as many slots as w): attached, or
+   * given a task back since dispatch() last found them full.  A full
+   * worker has tasks in flight, so one will come back and put it here
+   * again; dispatch() looks at these only, not at every worker. */
+  keel__xworker **hungry;
+  int nhungry;
+  int nstate[4]; /* workers in each KEEL__W_* state */
   keel__estimates est; /* its task functions' run times */
 } keel__sched;
 

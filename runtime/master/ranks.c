@@ -55,7 +55,7 @@ static int add_group(keel__ranks *rs, MPI_Comm comm, int n)
     return KEEL_ENOMEM;
   rs->v = v;
   double now = keel__clock_now();
-  for (; rs->n < total; rs->n++)
+  for (; rs->n < total; rs->n++, rs->live++)
     if (!(v[rs->n] = new_rank(now)))
       return KEEL_ENOMEM; /* the ranks added so far stay, unreached */
   rs->groups[rs->ngroups++] = (group){comm, old, n};
@@ -135,10 +135,8 @@ void keel__ranks_set_host(keel__ranks *rs, int rank, char *host)
 
 int keel__ranks_live(const keel__ranks *rs)
 {
-  int n = 0;
-  for (int r = 1; r < rs->n; r++)
-    n += !rs->v[r]->lost;
-  return n;
+  keel__assert(rs->live >= 0 && rs->live < rs->n + (rs->n == 0));
+  return rs->live;
 }
 
 bool keel__ranks_lose(keel__ranks *rs, int rank)
@@ -151,6 +149,7 @@ bool keel__ranks_lose(keel__ranks *rs, int rank)
     close(k->pidfd);
   k->pidfd = -1;
   k->lost = true;
+  rs->live--;
   keel__ranks_publish(rs);
   return true;
 }
