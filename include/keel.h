@@ -47,6 +47,7 @@ extern "C" {
   XX(ETIMEDOUT, -ETIMEDOUT, "timed out")                                     \
   XX(ECANCELED, -ECANCELED, "cancelled")                                     \
   XX(EDEADLK, -EDEADLK, "would wait for itself: not allowed in a callback")  \
+  XX(EAGAIN, -EAGAIN, "no room: max_pending tasks are not finished")        \
   XX(ETASK, -4001, "the task function failed")                               \
   XX(EWORKER, -4002, "the worker process died while running the task")      \
   XX(EBROKEN, -4003, "the executor is broken")                               \
@@ -155,6 +156,8 @@ typedef struct keel_options {
   size_t initarg_len;
   int max_inflight;           /* tasks sent to one worker at most; 0 = about
                                  10 ms of work (keel's prefetch window) */
+  size_t max_pending;         /* tasks submitted and not finished at most:
+                                 keel_submit waits for room; 0 = 1,000,000 */
 } keel_options;
 
 typedef struct keel_executor keel_executor;
@@ -219,6 +222,11 @@ typedef struct keel_future keel_future;
  * KEEL_ENOTASK for an unregistered function. */
 KEEL_EXPORT int keel_submit(keel_executor *ex, keel_task_fn *fn,
                             const void *arg, size_t len, keel_future **f);
+/* keel_submit, waiting at most timeout seconds (0: not at all) for room
+ * under max_pending: KEEL_EAGAIN if none came. */
+KEEL_EXPORT int keel_submit_timeout(keel_executor *ex, keel_task_fn *fn,
+                                    const void *arg, size_t len,
+                                    double timeout, keel_future **f);
 
 /* Wait for the result.  KEEL_OK with the result in data and len (valid until release),
  * KEEL_ETIMEDOUT if the wait ran out (the future goes on), or the code the

@@ -132,6 +132,8 @@ bool keel__hub_on_manager(void); /* this is the manager thread */
  * run on, all on its node: KEEL_WORKERS and max_workers above it are
  * clamped. */
 #define KEEL__SPAWN_PER_CORE 16
+/* max_pending 0: at most this many tasks submitted and not finished. */
+#define KEEL__PENDING_DEFAULT 1000000
 enum keel__xstate { KEEL__X_OPEN = 0, KEEL__X_BROKEN = 1 };
 
 struct keel__sched; /* the manager's side of an executor: master/dispatch.c */
@@ -159,6 +161,9 @@ struct keel_executor {
   /* futures whose callbacks wait for or run on the callback thread: the
    * manager frees ex only at 0, and shutdown(WAIT) waits for 0 */
   atomic_int callbacks;
+  /* futures submitted and not finished (the futures' lock), bounded by
+   * max_pending: keel_submit waits for room */
+  size_t unfinished;
   struct keel__sched *sched; /* the manager's, NULL until it takes ex */
 };
 

@@ -328,22 +328,68 @@ static int submit_state_locked(const keel_executor *ex)
   return atomic_load(&ex->state) == KEEL__X_BROKEN ? KEEL_EBROKEN : KEEL_OK;
 }
 
-int keel__executor_submit(keel_executor *ex, uint64_t fn, uint32_t item_size,
-                    const void *arg, size_t len, keel_future **out)
+static int submit_state(keel_executor *ex)
+{
+  keel__hub_lock();
+  int rc = submit_state_locked(ex);
+  keel__hub_unlock();
+  return rc;
+}
+
+/* Back-pressure: take one of ex's max_pending places, waiting until the
+ * deadline (keel__clock_deadline) for a task to finish when none is free.
+ * Finishing futures give places back (future.c) and broadcast. */
+static int take_place(keel_executor *ex, double deadline)
+{
+  size_t most = ex->opt.max_pending ? ex->opt.max_pending
+                                    : KEEL__PENDING_DEFAULT;
+  int rc = submit_state(ex); /* shut down or broken: no wait */
+  if (rc)
+    return rc;
+  keel__future_lock();
+  while (ex->unfinished >= most && !keel_executor_broken(ex) &&
+         keel__future_wait_until(deadline))
+    ;
+  bool room = ex->unfinished < most;
+  if (room)
+    ex->unfinished++;
+  keel__future_unlock();
+  return room ? KEEL_OK : keel_executor_broken(ex) ? KEEL_EBROKEN
+                                                   : KEEL_EAGAIN;
+}
+
+static void give_place(keel_executor *ex)
+{
+  keel__future_lock();
+  keel__assert(ex->unfinished > 0);
+  ex->unfinished--;
+  keel__future_unlock();
+  keel__future_broadcast();
+}
+
+static int submit_until(keel_executor *ex, uint64_t fn, uint32_t item_size,
+                        const void *arg, size_t len, double deadline,
+                        keel_future **out)
 {
   if (len > KEEL__PAYLOAD_MAX)
     return KEEL_EINVAL;
+  int rc = take_place(ex, deadline);
+  if (rc)
+    return rc;
   keel_future *f = task_future(ex, fn, item_size, arg, len);
-  if (!f)
+  if (!f) {
+    give_place(ex);
     return KEEL_ENOMEM;
+  }
   keel__hub_lock();
-  int rc = submit_state_locked(ex);
+  rc = submit_state_locked(ex);
   if (rc == KEEL_OK) {
     keel__queue_insert_tail(&ex->submitted, &f->node);
     keel__hub_wake_locked();
   }
   keel__hub_unlock();
   if (rc) {
+    give_place(ex); /* it never ran: no finish gives the place back */
     keel_future_release(f);
     keel_future_release(f);
     return rc;
@@ -352,14 +398,28 @@ int keel__executor_submit(keel_executor *ex, uint64_t fn, uint32_t item_size,
   return KEEL_OK;
 }
 
+int keel__executor_submit(keel_executor *ex, uint64_t fn, uint32_t item_size,
+                          const void *arg, size_t len, keel_future **out)
+{
+  return submit_until(ex, fn, item_size, arg, len, -1, out);
+}
+
 int keel_submit(keel_executor *ex, keel_task_fn *fn, const void *arg,
                 size_t len, keel_future **f)
 {
+  return keel_submit_timeout(ex, fn, arg, len, KEEL_FOREVER, f);
+}
+
+int keel_submit_timeout(keel_executor *ex, keel_task_fn *fn, const void *arg,
+                        size_t len, double timeout, keel_future **f)
+{
   uint64_t id;
-  if (!ex || !fn || !f || (len && !arg))
+  if (!ex || !fn || !f || (len && !arg) || timeout != timeout)
     return KEEL_EINVAL;
   int rc = keel__registry_id(fn, &id);
-  return rc ? rc : keel__executor_submit(ex, id, 0, arg, len, f);
+  return rc ? rc
+            : submit_until(ex, id, 0, arg, len,
+                                          keel__clock_deadline(timeout), f);
 }
 
 void keel__executor_free(keel_executor *ex)

@@ -123,6 +123,10 @@ bool keel__future_finish_locked(keel_future *f, int code, char *data,
     return false;
   }
   f->state = code == KEEL_ECANCELED ? KEEL__F_CANCELLED : KEEL__F_FINISHED;
+  if (f->ex) { /* room under max_pending: keel_submit waits on the broadcast */
+    keel__assert(f->ex->unfinished > 0);
+    f->ex->unfinished--;
+  }
   f->data = data;
   f->len = len;
   if (code) {

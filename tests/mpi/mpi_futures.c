@@ -221,6 +221,56 @@ static void test_submit_after_shutdown(void)
   keel_future_release(f);
 }
 
+/* Back-pressure: with max_pending 4, a fifth submission waits for a task
+ * to finish (keel_submit), or gives up with KEEL_EAGAIN
+ * (keel_submit_timeout); a cancelled task gives its place back. */
+static void test_max_pending(void)
+{
+  WATCHDOG(60);
+  keel_options o;
+  keel_executor *ex = NULL;
+  keel_options_init(&o);
+  CU_ASSERT_EQUAL(o.max_pending, 0); /* the default: 1,000,000 */
+  o.max_pending = 4;
+  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
+  keel_future *fs[6] = {0};
+  int ms = 400;
+  for (int i = 0; i < 4; i++)
+    CU_ASSERT_EQUAL_FATAL(keel_submit(ex, t_sleep_ms, &ms, sizeof ms, &fs[i]),
+                          KEEL_OK);
+  double t0 = tu_now();
+  CU_ASSERT_EQUAL(keel_submit_timeout(ex, t_sleep_ms, &ms, sizeof ms, 0.1,
+                                      &fs[4]),
+                  KEEL_EAGAIN);
+  CU_ASSERT(tu_now() - t0 >= 0.09);
+  CU_ASSERT_EQUAL(keel_submit_timeout(ex, t_sleep_ms, &ms, sizeof ms, 0,
+                                      &fs[4]),
+                  KEEL_EAGAIN);
+  /* Two run, two wait (2 workers): cancelling a waiting one makes room. */
+  int cancelled = keel_future_cancel(fs[3]);
+  if (cancelled)
+    CU_ASSERT_EQUAL(keel_submit_timeout(ex, t_sleep_ms, &ms, sizeof ms, 0,
+                                        &fs[4]),
+                    KEEL_OK);
+  /* keel_submit waits until a task finishes: about 400 ms from the start */
+  t0 = tu_now();
+  CU_ASSERT_EQUAL(keel_submit(ex, t_sleep_ms, &ms, sizeof ms, &fs[5]),
+                  KEEL_OK);
+  double waited = tu_now() - t0;
+  CU_ASSERT(waited > 0.15 && waited < 10);
+  int done = 0;
+  for (int i = 0; i < 4; i++)
+    done += keel_future_done(fs[i]);
+  CU_ASSERT(done >= 1 + cancelled); /* it went in once one was done */
+  for (int i = 0; i < 6; i++)
+    if (fs[i]) {
+      int rc = keel_future_result(fs[i], 30, NULL, NULL);
+      CU_ASSERT(rc == KEEL_OK || (i == 3 && cancelled && rc == KEEL_ECANCELED));
+      keel_future_release(fs[i]);
+    }
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+}
+
 static void test_wait_conditions(void)
 {
   WATCHDOG(30);
@@ -580,6 +630,7 @@ int main(int argc, char **argv)
       TU_TEST(test_no_queue_behind_a_long_task),
       TU_TEST(test_shutdown_nowait_is_fast),
       TU_TEST(test_submit_after_shutdown),
+      TU_TEST(test_max_pending),
       TU_TEST(test_wait_conditions),
       TU_TEST(test_first_exception_without_failure),
       TU_TEST(test_as_completed_each_once),
