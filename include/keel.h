@@ -87,6 +87,13 @@ typedef struct keel_error {
 
 #define KEEL_FOREVER (-1.0)
 
+/* The largest task argument, map chunk, initarg and task result, in
+ * bytes: 1 GiB less the 4 KiB a message's header may take, 1,073,737,728.
+ * One byte more is refused (KEEL_EINVAL at submission; a result that big
+ * fails its task with KEEL_ETASK). */
+#define KEEL_ARG_MAX ((size_t)1073737728)
+#define KEEL_RESULT_MAX ((size_t)1073737728)
+
 /* ------------------------------------------------------------------ */
 /* Lifecycle and task functions                                        */
 /* ------------------------------------------------------------------ */

@@ -20,6 +20,9 @@
 /* Largest task argument and largest result: a message's payload less room
  * for the fields around them. */
 #define KEEL__PAYLOAD_MAX (KEEL__WIRE_MAX - 4096)
+_Static_assert(KEEL__PAYLOAD_MAX == KEEL_ARG_MAX &&
+                   KEEL__PAYLOAD_MAX == KEEL_RESULT_MAX,
+               "keel.h states the limits");
 /* A result this big travels alone, so that the master can hand the whole
  * message buffer to its future: no fresh pages, no second copy. */
 #define KEEL__RESULT_ALONE (16u << 10)

@@ -271,6 +271,81 @@ static void test_max_pending(void)
   CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
 }
 
+/* Returns an argument's length and its first and last bytes. */
+static int t_arg_ends(const void *arg, size_t len, keel_buf *out)
+{
+  const unsigned char *a = arg;
+  uint64_t r[3] = {len, len ? a[0] : 0, len ? a[len - 1] : 0};
+  return keel_buf_append(out, r, sizeof r);
+}
+KEEL_REGISTER(t_arg_ends);
+
+/* A result of arg bytes (a size_t), its ends marked. */
+static int t_result_of(const void *arg, size_t len, keel_buf *out)
+{
+  size_t n;
+  memcpy(&n, arg, sizeof n);
+  (void)len;
+  char *p = calloc(1, n);
+  if (!p)
+    return keel_fail(out, "no memory for %zu bytes", n);
+  p[0] = 'a';
+  p[n - 1] = 'z';
+  int rc = keel_buf_append(out, p, n);
+  free(p);
+  return rc;
+}
+KEEL_REGISTER(t_result_of);
+
+/* The limits keel.h states, exactly: at the limit it works, one byte more
+ * is refused. */
+static void test_limits_exact(void)
+{
+  WATCHDOG(240);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_FAIL_TASK, 0, 0);
+  keel_future *f = NULL;
+  unsigned char *big = malloc(KEEL_ARG_MAX + 1);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+  big[0] = 'A';
+  big[KEEL_ARG_MAX - 1] = 'Z';
+  CU_ASSERT_EQUAL(keel_submit(ex, t_arg_ends, big, KEEL_ARG_MAX + 1, &f),
+                  KEEL_EINVAL);
+  CU_ASSERT_EQUAL_FATAL(keel_submit(ex, t_arg_ends, big, KEEL_ARG_MAX, &f),
+                        KEEL_OK);
+  free(big); /* copied: the caller's buffer is free at once */
+  const uint64_t *r;
+  size_t len;
+  CU_ASSERT_EQUAL(keel_future_result(f, 200, (const void **)&r, &len),
+                  KEEL_OK);
+  if (len == 3 * sizeof *r) {
+    CU_ASSERT_EQUAL(r[0], KEEL_ARG_MAX);
+    CU_ASSERT_EQUAL(r[1], 'A');
+    CU_ASSERT_EQUAL(r[2], 'Z');
+  } else {
+    CU_FAIL("no result for an argument at the limit");
+  }
+  keel_future_release(f);
+  size_t n = KEEL_RESULT_MAX;
+  CU_ASSERT_EQUAL_FATAL(keel_submit(ex, t_result_of, &n, sizeof n, &f),
+                        KEEL_OK);
+  const char *d;
+  CU_ASSERT_EQUAL(keel_future_result(f, 200, (const void **)&d, &len),
+                  KEEL_OK);
+  CU_ASSERT_EQUAL(len, KEEL_RESULT_MAX);
+  if (len == KEEL_RESULT_MAX)
+    CU_ASSERT(d[0] == 'a' && d[len - 1] == 'z');
+  keel_future_release(f);
+  n = KEEL_RESULT_MAX + 1;
+  CU_ASSERT_EQUAL_FATAL(keel_submit(ex, t_result_of, &n, sizeof n, &f),
+                        KEEL_OK);
+  CU_ASSERT_EQUAL(keel_future_result(f, 200, NULL, NULL), KEEL_ETASK);
+  const keel_error *e = keel_future_error(f);
+  CU_ASSERT(e && strstr(e->message, "the result of 1073737729 bytes is over "
+                                    "keel's limit of 1073737728"));
+  keel_future_release(f);
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+}
+
 static void test_wait_conditions(void)
 {
   WATCHDOG(30);
@@ -631,6 +706,7 @@ int main(int argc, char **argv)
       TU_TEST(test_shutdown_nowait_is_fast),
       TU_TEST(test_submit_after_shutdown),
       TU_TEST(test_max_pending),
+      TU_TEST(test_limits_exact),
       TU_TEST(test_wait_conditions),
       TU_TEST(test_first_exception_without_failure),
       TU_TEST(test_as_completed_each_once),
