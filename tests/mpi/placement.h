@@ -127,6 +127,31 @@ static inline void check_pinned(const where *w, int n, int cores)
     }
     all |= w[i].mask;
   }
+  /* More workers than cores: they wrap around, one core each, every core
+   * used, and no core holds two more than another. */
+  for (int i = 0; n > cores && i < n; i++) {
+    int same = 0, fewest = n;
+    for (int j = 0; j < n; j++) {
+      same += w[j].mask == w[i].mask;
+      CU_ASSERT(w[j].mask == w[i].mask || !(w[j].mask & w[i].mask));
+    }
+    for (int j = 0; j < n; j++) {
+      int k = 0;
+      for (int l = 0; l < n; l++)
+        k += w[l].mask == w[j].mask;
+      fewest = k < fewest ? k : fewest;
+    }
+    CU_ASSERT(same - fewest <= 1);
+  }
+  int distinct = 0;
+  for (int i = 0; n > cores && i < n; i++) {
+    bool first = true;
+    for (int j = 0; j < i; j++)
+      first = first && w[j].mask != w[i].mask;
+    distinct += first;
+  }
+  if (n > cores)
+    CU_ASSERT_EQUAL(distinct, cores);
   uint64_t master = cpu_mask();
   if (n < cores) {
     CU_ASSERT_EQUAL(master & all, 0);

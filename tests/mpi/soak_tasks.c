@@ -139,7 +139,16 @@ static void soak(int policy, uint64_t n, const char *name)
   CU_ASSERT_EQUAL(t.wrong, 0);
   CU_ASSERT_EQUAL(t.ok + t.crashed, n);
   CU_ASSERT_EQUAL(once, n);
-  CU_ASSERT(rss_end < rss_start + rss_start / 4 + 8192); /* flat */
+  /* Flat: measured here +100 KiB over 16,000 tasks (allocator noise).
+   * 1 MiB and 16 bytes a task of slack; a leak of 100 bytes a task fails.
+   * Sanitizer builds keep freed memory in quarantine, so their RSS grows
+   * anyway: there, LeakSanitizer (ASan) is the leak check. */
+  size_t allowed = 1024 + (size_t)((n - n / 5) * 16 / 1024);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  (void)allowed;
+#else
+  CU_ASSERT(rss_end <= rss_start + allowed);
+#endif
   free(ring);
 }
 
