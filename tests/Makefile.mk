@@ -93,6 +93,17 @@ soak: tests/mpi/soak_tasks launcher/keelrun
 	  $(top_srcdir)/tests/scripts/soak
 .PHONY: soak
 
+# Chaos: random task, nanny and shutdown faults for a set time; make check
+# runs 30 s, make soak-chaos 10 minutes.
+check_PROGRAMS += tests/mpi/chaos
+tests_mpi_chaos_SOURCES = tests/mpi/chaos.c $(TESTS_SHARED)
+TESTS += tests/scripts/chaos
+EXTRA_DIST += tests/scripts/chaos
+soak-chaos: tests/mpi/chaos launcher/keelrun
+	KEEL_CHAOS_SECONDS=600 KEELRUN=launcher/keelrun \
+	  $(top_srcdir)/tests/scripts/chaos
+.PHONY: soak-chaos
+
 # keelrun's command line: errors, --help, the mpirun it builds, bindings,
 # exit statuses.
 TESTS += tests/scripts/keelrun-cli
