@@ -19,7 +19,11 @@ static bool speaks(void)
          keel__self.role == KEEL__ROLE_NONE;
 }
 
-long keel__env_long(const char *name, long def, long lo, long hi)
+/* A number from name's value, whole or not: def when unset, empty or
+ * garbage; the nearest bound when out of range; a line for each mistake.
+ * Bounds and defaults are far inside a double's exact integers. */
+static double env_number(const char *name, double def, double lo, double hi,
+                         bool whole)
 {
   keel__assert(lo <= def && def <= hi);
   const char *v = getenv(name);
@@ -27,40 +31,29 @@ long keel__env_long(const char *name, long def, long lo, long hi)
     return def;
   char *end;
   errno = 0;
-  long x = strtol(v, &end, 10);
-  if (end == v || *end || errno == ERANGE) {
-    if (speaks())
-      keel__log("%s=%s is not a whole number from %ld to %ld; using %ld",
-                name, v, lo, hi, def);
-    return def;
-  }
-  long used = x < lo ? lo : x > hi ? hi : x;
-  if (used != x && speaks())
-    keel__log("%s=%s is out of range (%ld to %ld); using %ld", name, v, lo,
-              hi, used);
-  return used;
-}
-
-double keel__env_seconds(const char *name, double def, double lo, double hi)
-{
-  keel__assert(lo <= def && def <= hi);
-  const char *v = getenv(name);
-  if (!v || !*v)
-    return def;
-  char *end;
-  errno = 0;
-  double x = strtod(v, &end);
+  double x = whole ? (double)strtol(v, &end, 10) : strtod(v, &end);
   if (end == v || *end || errno == ERANGE || !isfinite(x)) {
     if (speaks())
-      keel__log("%s=%s is not a number of seconds from %g to %g; using %g",
-                name, v, lo, hi, def);
+      keel__log("%s=%s is not %s from %.15g to %.15g; using %.15g", name, v,
+                whole ? "a whole number" : "a number of seconds", lo, hi,
+                def);
     return def;
   }
   double used = x < lo ? lo : x > hi ? hi : x;
   if (used != x && speaks())
-    keel__log("%s=%s is out of range (%g to %g s); using %g", name, v, lo,
-              hi, used);
+    keel__log("%s=%s is out of range (%.15g to %.15g%s); using %.15g", name,
+              v, lo, hi, whole ? "" : " s", used);
   return used;
+}
+
+long keel__env_long(const char *name, long def, long lo, long hi)
+{
+  return (long)env_number(name, (double)def, (double)lo, (double)hi, true);
+}
+
+double keel__env_seconds(const char *name, double def, double lo, double hi)
+{
+  return env_number(name, def, lo, hi, false);
 }
 
 bool keel__env_switch(const char *name)

@@ -31,19 +31,8 @@ static int t_soak(const void *arg, size_t len, keel_buf *out)
 {
   uint64_t i = 0;
   memcpy(&i, arg, len < sizeof i ? len : sizeof i);
-  switch (fate(i)) {
-  case SEGV: {
-    volatile int *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-                           -1, 0);
-    *p = 1;
-    break;
-  }
-  case KILL:
-    kill(getpid(), SIGKILL);
-    break;
-  case EXIT3:
-    exit(3);
-  }
+  static const int how[] = {0, DIE_SEGV, DIE_KILL, DIE_EXIT3}; /* by fate */
+  die_as(how[fate(i)]);
   uint64_t r = 2 * i + 1;
   return keel_buf_append(out, &r, sizeof r);
 }

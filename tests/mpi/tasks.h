@@ -108,13 +108,29 @@ static int t_pid(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(t_pid);
 
-/* A real segfault: a write to a page mapped without access (a NULL store
- * would be caught by UBSan in a sanitizer build before the signal). */
+/* Crash this task process as a buggy task would.  A real segfault is a
+ * write to a page mapped without access (a NULL store would be caught by
+ * UBSan in a sanitizer build before the signal). */
+enum { DIE_SEGV = 1, DIE_KILL, DIE_EXIT3 };
+static inline void die_as(int how)
+{
+  if (how == DIE_SEGV) {
+    volatile int *p = mmap(NULL, 4096, PROT_NONE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    *p = 1;
+  } else if (how == DIE_KILL) {
+    kill(getpid(), SIGKILL);
+  } else if (how == DIE_EXIT3) {
+    _exit(3);
+  }
+}
+
 static int t_segv(const void *arg, size_t len, keel_buf *out)
 {
-  volatile int *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-                         -1, 0);
-  *p = arg_int(arg, len);
+  (void)arg;
+  (void)len;
+  (void)out;
+  die_as(DIE_SEGV);
   return 0;
 }
 KEEL_REGISTER(t_segv);
