@@ -39,6 +39,18 @@ static inline double tu_now(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* This process's resident memory, KiB (0 if /proc cannot tell). */
+static inline size_t tu_rss_kib(void)
+{
+  unsigned long size = 0, rss = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f && fscanf(f, "%lu %lu", &size, &rss) != 2)
+    rss = 0;
+  if (f)
+    fclose(f);
+  return rss * (size_t)sysconf(_SC_PAGESIZE) / 1024;
+}
+
 /* First line of every test: a hang past `seconds` fails the program. */
 #define WATCHDOG(seconds) tu_watchdog(__func__, seconds)
 

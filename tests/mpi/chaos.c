@@ -254,17 +254,6 @@ static bool play_round(double now_s)
   return r.rank_fault;
 }
 
-static size_t rss_kib(void)
-{
-  unsigned long size = 0, rss = 0;
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (f && fscanf(f, "%lu %lu", &size, &rss) != 2)
-    rss = 0;
-  if (f)
-    fclose(f);
-  return rss * (size_t)sysconf(_SC_PAGESIZE) / 1024;
-}
-
 static double seconds = 30;
 
 static void test_chaos(void)
@@ -275,9 +264,9 @@ static void test_chaos(void)
   long task_growth = 0, rank_growth = 0; /* KiB, after the first fifth */
   while (tu_now() - t0 < seconds) {
     WATCHDOG(300); /* a round that hangs fails the run */
-    size_t before = rss_kib();
+    size_t before = tu_rss_kib();
     bool lost = play_round(tu_now() - t0);
-    long grew = (long)rss_kib() - (long)before;
+    long grew = (long)tu_rss_kib() - (long)before;
     if (rss_start) {
       if (lost)
         rank_growth += grew;
@@ -285,9 +274,9 @@ static void test_chaos(void)
         task_growth += grew;
     }
     if (!rss_start && tu_now() - t0 > seconds / 5)
-      rss_start = rss_kib();
+      rss_start = tu_rss_kib();
   }
-  size_t rss_end = rss_kib();
+  size_t rss_end = tu_rss_kib();
   uint64_t total[3] = {0};
   printf("\n  chaos: %.0f s, %" PRIu64 " rounds (%" PRIu64 " shut down mid-flight)"
          "\n", tu_now() - t0, rounds, shutdowns);

@@ -45,17 +45,6 @@ static void on_done(keel_future *f, void *arg)
   done_count[(uintptr_t)arg]++;
 }
 
-static size_t rss_kib(void)
-{
-  unsigned long size = 0, rss = 0;
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (f && fscanf(f, "%lu %lu", &size, &rss) != 2)
-    rss = 0;
-  if (f)
-    fclose(f);
-  return rss * (size_t)sysconf(_SC_PAGESIZE) / 1024;
-}
-
 typedef struct tally {
   uint64_t ok, crashed, wrong;
 } tally;
@@ -108,7 +97,7 @@ static void soak(int policy, uint64_t n, const char *name)
       *slot = NULL;
     }
     if (i == n / 5)
-      rss_start = rss_kib();
+      rss_start = tu_rss_kib();
     if (i < n) {
       CU_ASSERT_EQUAL_FATAL(keel_submit(ex, t_soak, &i, sizeof i, slot),
                             KEEL_OK);
@@ -119,7 +108,7 @@ static void soak(int policy, uint64_t n, const char *name)
   uint64_t once = 0;
   for (uint64_t i = 0; i < n; i++)
     once += done_count[i] == 1;
-  size_t rss_end = rss_kib();
+  size_t rss_end = tu_rss_kib();
   printf("\n  %s: %" PRIu64 " tasks in %.1f s: %" PRIu64 " right results, %"
          PRIu64 " crashes reported exactly, %" PRIu64 " wrong; resolved "
          "exactly once: %" PRIu64 "; master RSS %zu KiB after a fifth, %zu "
