@@ -63,7 +63,8 @@ static void usage(FILE *out)
 "master to drain (the time limit is near: keel_draining()).\n"
 "Exit status: PROGRAM's (128 + the signal that killed it), 128 + keelrun's\n"
 "own SIGINT/SIGTERM/SIGHUP, 2 for a usage error, 127 if mpirun cannot be\n"
-"started, 1 if the master's ending was never reported.  Task farm: 0, the\n"
+"started, 1 if the master's ending was never reported, 70 if the master\n"
+"returned 0 but a worker rank crashed.  Task farm: 0, the\n"
 "number of failed lines (101 for more than 100), 254 when drained before\n"
 "every line ran (--resume runs the rest), or 255 for any other error.\n");
 }
@@ -387,8 +388,16 @@ static int job_status(const opts *o, const keelrun_end *e)
             "exit status: failing the job\n");
     rc = 1;
   }
+  /* A worker rank that crashed (a bug in keel, MPI or the program's
+   * libraries, not a task: tasks run in processes of their own) fails a
+   * job that would have succeeded. */
+  if (rc == 0 && e->crashed) {
+    fprintf(stderr, "keelrun: %d worker rank(s) crashed: failing the job\n",
+            e->crashed);
+    rc = 70;
+  }
   /* a farm's status counts failed lines: anything else is 255 */
-  return o->tasks && e->how != KEELRUN_EXIT ? 255 : rc;
+  return o->tasks && (e->how != KEELRUN_EXIT || e->crashed) ? 255 : rc;
 }
 
 /* Print the command (--dry-run), or run it and return the job's status. */

@@ -76,15 +76,29 @@ static pid_t start(char **argv, const sigset_t *old, pid_t parent)
   _exit(127);
 }
 
-/* Rank 0's ending, for keelrun: one line, one write. */
+/* A signal that says the process crashed (a bug), not that it was killed
+ * (SIGKILL, SIGTERM: the master stopping a hung nanny, the launcher). */
+static bool crash_signal(int sig)
+{
+  return sig == SIGSEGV || sig == SIGABRT || sig == SIGBUS || sig == SIGFPE ||
+         sig == SIGILL || sig == SIGSYS || sig == SIGTRAP;
+}
+
+/* Rank 0's ending, and a worker rank's crash, for keelrun: one line, one
+ * write. */
 static void report(int status)
 {
   const char *token = getenv("KEEL_STATUS_TOKEN");
   char line[200];
-  int n;
-  if (!token || !*token || job_rank() != 0)
+  int n, rank = job_rank();
+  if (!token || !*token)
     return;
-  if (WIFSIGNALED(status))
+  if (rank != 0) {
+    if (!WIFSIGNALED(status) || !crash_signal(WTERMSIG(status)))
+      return;
+    n = snprintf(line, sizeof line, "%s rank %d crashed %d\n", token, rank,
+                 WTERMSIG(status));
+  } else if (WIFSIGNALED(status))
     n = snprintf(line, sizeof line, "%s signal %d\n", token,
                  WTERMSIG(status));
   else

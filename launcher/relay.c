@@ -97,10 +97,17 @@ void keelrun_token(char *buf, size_t n)
   snprintf(buf, n, "keel-exit-status-%016llx", x);
 }
 
-/* The master's ending, from the text after the token. */
+/* The master's ending, or a worker rank's crash, from the text after the
+ * token. */
 static void take_status(relay *r, const char *p)
 {
-  int v;
+  int v, rank;
+  if (sscanf(p, " rank %d crashed %d", &rank, &v) == 2) {
+    r->end->crashed++;
+    fprintf(stderr, "keelrun: worker rank %d crashed: signal %d (%s)\n",
+            rank, v, strsignal(v));
+    return;
+  }
   if (sscanf(p, " exit %d", &v) == 1) {
     r->end->how = KEELRUN_EXIT;
     r->end->value = v;

@@ -13,6 +13,7 @@ typedef struct keelrun_end {
   int value;        /* its exit status, or the signal that ended it */
   int stopped_by;   /* keelrun's own SIGINT, SIGTERM or SIGHUP, or 0 */
   bool ended_mpirun; /* keelrun had to stop mpirun itself */
+  int crashed;      /* worker ranks that crashed (keel-rank said so) */
   int mpirun;       /* mpirun's status (128 + signal when killed) */
 } keelrun_end;
 

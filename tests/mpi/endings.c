@@ -8,6 +8,8 @@
  *                      on HOST when given: others decline); the program gets
  *                      that future's failure, runs more tasks on the ranks
  *                      left and returns 0
+ *   endings crash [HOST] as lose, but the task makes its nanny crash
+ *                      (SIGSEGV): keelrun must fail the job (70)
  *   endings linger S   finalize, then sleeps S seconds and returns 0
  *   endings drain      runs 1 s tasks until keel_draining(), then lets
  *                      those running finish and returns 0 (nonzero if the
@@ -77,6 +79,16 @@ static int t_kill_nanny(const void *arg, size_t len, keel_buf *out)
   return 0;
 }
 KEEL_REGISTER(t_kill_nanny);
+
+static int t_crash_nanny(const void *arg, size_t len, keel_buf *out)
+{
+  if (!my_turn(arg, len))
+    return keel_fail(out, "not this one");
+  kill(getppid(), SIGSEGV);
+  sleep_s(30);
+  return 0;
+}
+KEEL_REGISTER(t_crash_nanny);
 
 /* Leaves a daemon in a session of its own, holding the task's stdout and
  * stderr, then kills its nanny. */
@@ -260,9 +272,11 @@ int main(int argc, char **argv)
   keel_executor *ex;
   if (keel_executor_create(NULL, &ex) || run_everywhere(ex) < 1)
     return 2;
-  if (!strcmp(how, "lose") || !strcmp(how, "daemon")) {
-    keel_task_fn *killer = !strcmp(how, "lose") ? t_kill_nanny
-                                                : t_daemon_then_kill_nanny;
+  if (!strcmp(how, "lose") || !strcmp(how, "daemon") ||
+      !strcmp(how, "crash")) {
+    keel_task_fn *killer = !strcmp(how, "lose")    ? t_kill_nanny
+                           : !strcmp(how, "crash") ? t_crash_nanny
+                                                   : t_daemon_then_kill_nanny;
     if (lose_one(killer, argc > 2 ? argv[2] : NULL) || run_everywhere(ex) < 1)
       return 2;
   } else if (!strcmp(how, "drain") && drain_on_signal(ex)) {
