@@ -71,6 +71,11 @@ check_PROGRAMS += tests/mpi/mpi_misuse
 tests_mpi_mpi_misuse_SOURCES = tests/mpi/mpi_misuse.c $(TESTS_SHARED)
 TESTS += tests/mpi/mpi_misuse
 
+# keel_init's documented failures: thread level, no descriptor, order.
+check_PROGRAMS += tests/mpi/init_errors
+tests_mpi_init_errors_SOURCES = tests/mpi/init_errors.c $(TESTS_SHARED)
+TESTS += tests/mpi/init_errors
+
 # What a callback may call: blocking, waiting, shutting down, finalizing.
 check_PROGRAMS += tests/mpi/mpi_callbacks
 tests_mpi_mpi_callbacks_SOURCES = tests/mpi/mpi_callbacks.c $(TESTS_SHARED)

@@ -6,6 +6,7 @@
 #include "../testutil.h"
 #include "tasks.h"
 
+#include <math.h>
 #include <stdint.h>
 
 static keel_executor *ex;
@@ -98,6 +99,110 @@ static void test_negative_and_bad_values(void)
   keel_future_release(f);
 }
 
+static int not_registered(const void *a, size_t l, keel_buf *o)
+{
+  (void)a;
+  (void)l;
+  (void)o;
+  return 0;
+}
+
+/* Options keel(3) documents and no other test gives: each refused with
+ * the code it names, nothing created. */
+static void test_documented_option_errors(void)
+{
+  WATCHDOG(30);
+  keel_options o;
+  keel_executor *e = NULL;
+  static const double bad[] = {-1.0, NAN, INFINITY};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    keel_options_init(&o);
+    o.task_timeout = bad[i];
+    CU_ASSERT_EQUAL(keel_executor_create(&o, &e), KEEL_EINVAL);
+    keel_options_init(&o);
+    o.idle_timeout = bad[i];
+    CU_ASSERT_EQUAL(keel_executor_create(&o, &e), KEEL_EINVAL);
+  }
+  keel_options_init(&o);
+  o.max_inflight = -1;
+  CU_ASSERT_EQUAL(keel_executor_create(&o, &e), KEEL_EINVAL);
+  keel_options_init(&o);
+  o.initarg_len = 8; /* with a NULL initarg */
+  CU_ASSERT_EQUAL(keel_executor_create(&o, &e), KEEL_EINVAL);
+  keel_options_init(&o);
+  static char one;
+  o.initarg = &one;
+  o.initarg_len = KEEL_ARG_MAX + 1; /* checked before it is read */
+  CU_ASSERT_EQUAL(keel_executor_create(&o, &e), KEEL_EINVAL);
+  keel_options_init(&o);
+  o.initializer = not_registered;
+  CU_ASSERT_EQUAL(keel_executor_create(&o, &e), KEEL_ENOTASK);
+  CU_ASSERT_EQUAL(keel_get_reusable_executor(&o, &e), KEEL_ENOTASK);
+  CU_ASSERT_PTR_NULL(e);
+}
+
+/* max_inflight 1: a worker never holds a task besides the running one, so
+ * a queued task can still be cancelled while both workers are busy. */
+static void test_max_inflight_one(void)
+{
+  WATCHDOG(30);
+  keel_options o;
+  keel_executor *e = NULL;
+  keel_options_init(&o);
+  o.max_inflight = 1;
+  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &e), KEEL_OK);
+  keel_future *fs[6];
+  for (int i = 0; i < 6; i++) {
+    int ms = 5; /* short: without the cap, several would go to each worker */
+    CU_ASSERT_EQUAL_FATAL(keel_submit(e, t_sleep_ms, &ms, sizeof ms, &fs[i]),
+                          KEEL_OK);
+  }
+  for (int i = 0; i < 6; i++)
+    CU_ASSERT_EQUAL(keel_future_result(fs[i], 30, NULL, NULL), KEEL_OK);
+  /* warm now (5 ms tasks): two 600 ms tasks run, the rest wait here */
+  keel_future *g[4];
+  for (int i = 0; i < 4; i++) {
+    int ms = i < 2 ? 600 : 5;
+    CU_ASSERT_EQUAL_FATAL(keel_submit(e, t_sleep_ms, &ms, sizeof ms, &g[i]),
+                          KEEL_OK);
+  }
+  sleep_s(0.2);
+  CU_ASSERT_TRUE(keel_future_cancel(g[2]));
+  CU_ASSERT_TRUE(keel_future_cancel(g[3]));
+  for (int i = 0; i < 2; i++)
+    CU_ASSERT_EQUAL(keel_future_result(g[i], 30, NULL, NULL), KEEL_OK);
+  for (int i = 0; i < 6; i++)
+    keel_future_release(fs[i]);
+  for (int i = 0; i < 4; i++)
+    keel_future_release(g[i]);
+  CU_ASSERT_EQUAL(keel_executor_shutdown(e, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+}
+
+/* A reusable executor with options: other options make a new one, the same
+ * options the same one; a broken executor cannot be resized. */
+static void test_reusable_with_options_and_broken_resize(void)
+{
+  WATCHDOG(60);
+  keel_options o;
+  keel_executor *a = NULL, *b = NULL, *c = NULL;
+  keel_options_init(&o);
+  o.on_crash = KEEL_ON_CRASH_FAIL_TASK;
+  CU_ASSERT_EQUAL_FATAL(keel_get_reusable_executor(&o, &a), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(keel_get_reusable_executor(&o, &b), KEEL_OK);
+  CU_ASSERT_PTR_EQUAL(a, b);
+  o.on_crash = KEEL_ON_CRASH_BREAK;
+  CU_ASSERT_EQUAL_FATAL(keel_get_reusable_executor(&o, &c), KEEL_OK);
+  CU_ASSERT_PTR_NOT_EQUAL(c, a);
+  keel_future *f = NULL;
+  int x = 0;
+  CU_ASSERT_EQUAL_FATAL(keel_submit(c, t_segv, &x, sizeof x, &f), KEEL_OK);
+  CU_ASSERT_EQUAL(keel_future_result(f, 30, NULL, NULL), KEEL_EWORKER);
+  keel_future_release(f);
+  CU_ASSERT_TRUE(keel_executor_broken(c));
+  CU_ASSERT_EQUAL(keel_executor_resize(c, 1), KEEL_EBROKEN);
+  CU_ASSERT_EQUAL(keel_executor_shutdown(c, 0), KEEL_OK);
+}
+
 static void test_second_init(void)
 {
   WATCHDOG(30);
@@ -136,6 +241,9 @@ int main(int argc, char **argv)
   static const tu_test tests[] = {TU_TEST(test_null_pointers),
                                   TU_TEST(test_sizes_that_overflow),
                                   TU_TEST(test_negative_and_bad_values),
+                                  TU_TEST(test_documented_option_errors),
+                                  TU_TEST(test_max_inflight_one),
+                                  TU_TEST(test_reusable_with_options_and_broken_resize),
                                   TU_TEST(test_second_init)};
   if (keel_init(&argc, &argv))
     return 2;

@@ -52,3 +52,12 @@ check_PROGRAMS += tests/unit/test_env
 tests_unit_test_env_SOURCES = tests/unit/test_env.c tests/testutil.h
 tests_unit_test_env_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_env
+
+# KEEL_ENOMEM through an allocation hook: the runtime's allocations fail on
+# demand (the wrappers are in the test).
+check_PROGRAMS += tests/unit/test_nomem
+tests_unit_test_nomem_SOURCES = tests/unit/test_nomem.c tests/testutil.h
+tests_unit_test_nomem_LDADD = $(UNIT_LIBS)
+tests_unit_test_nomem_LDFLAGS = -Wl,--wrap=malloc -Wl,--wrap=calloc \
+	-Wl,--wrap=realloc -Wl,--wrap=strdup
+TESTS += tests/unit/test_nomem
