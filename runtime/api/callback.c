@@ -41,10 +41,11 @@ static void *callback_main(void *unused)
     if (cbt.n == 0)
       break; /* stopping, and all run */
     void *item = cbt.q[cbt.head];
+    keel__callback_fn *run = cbt.run; /* read locked: post() sets it */
     cbt.head = (cbt.head + 1) % cbt.cap;
     cbt.n--;
     pthread_mutex_unlock(&cbt.mu);
-    cbt.run(item);
+    run(item);
     pthread_mutex_lock(&cbt.mu);
   }
   pthread_mutex_unlock(&cbt.mu);
