@@ -320,10 +320,16 @@ static int t_result_of(const void *arg, size_t len, keel_buf *out)
 KEEL_REGISTER(t_result_of);
 
 /* The limits keel.h states, exactly: at the limit it works, one byte more
- * is refused. */
+ * is refused.  Not under ThreadSanitizer: its instrumented copy of 1 GiB
+ * into the TASKS message holds the manager thread past the heartbeat
+ * timeout (a limit of the copy the master still makes; doc/protocol.md). */
 static void test_limits_exact(void)
 {
   WATCHDOG(240);
+#if defined(__SANITIZE_THREAD__)
+  printf("\n  not under ThreadSanitizer (1 GiB copies take it minutes)\n");
+  return;
+#endif
   keel_executor *ex = make_executor(KEEL_ON_CRASH_FAIL_TASK, 0, 0);
   keel_future *f = NULL;
   unsigned char *big = malloc(KEEL_ARG_MAX + 1);
