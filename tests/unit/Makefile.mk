@@ -53,6 +53,12 @@ tests_unit_test_env_SOURCES = tests/unit/test_env.c tests/testutil.h
 tests_unit_test_env_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_env
 
+# The master's scheduling decisions, with a fake master and no MPI.
+check_PROGRAMS += tests/unit/test_dispatch
+tests_unit_test_dispatch_SOURCES = tests/unit/test_dispatch.c tests/testutil.h
+tests_unit_test_dispatch_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_dispatch
+
 # KEEL_ENOMEM through an allocation hook: the runtime's allocations fail on
 # demand (the wrappers are in the test).
 check_PROGRAMS += tests/unit/test_nomem
