@@ -36,6 +36,7 @@
 /* One worker rank as the master sees it. */
 typedef struct keel__rank {
   char *host; /* from its HELLO; lives until the process ends */
+  const char *spawned_on; /* a replacement: the host asked for, until HELLO */
   int hostid; /* the lowest rank on its host (keel__ranks_set_host()) */
   int pid, core;
   bool hello, lost, stopped;
@@ -78,6 +79,9 @@ void keel__ranks_set_host(keel__ranks *rs, int rank, char *host);
 int keel__ranks_live(const keel__ranks *rs);
 /* Mark rank lost; false if it was already. */
 bool keel__ranks_lose(keel__ranks *rs, int rank);
+/* The rank's host: from its HELLO, or, for a replacement that has not
+ * said HELLO yet, the one it was spawned on; NULL if unknown. */
+const char *keel__ranks_host(const keel__ranks *rs, int rank);
 /* Lost rank died on a host that is still up: have keel__ranks_grow()
  * spawn a worker there in its place (started by keelrun or mpirun; a
  * program started alone replaces its spawned ranks anyway). */

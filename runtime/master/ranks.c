@@ -323,6 +323,12 @@ static int adopt(keel__ranks *rs, MPI_Comm inter, int n, int *plan,
   return KEEL_OK;
 }
 
+const char *keel__ranks_host(const keel__ranks *rs, int rank)
+{
+  const keel__rank *k = rs->v[rank];
+  return k->host ? k->host : k->spawned_on;
+}
+
 /* Spawn n workers; a replacement (n 1) names its host and core index. */
 static int spawn(keel__ranks *rs, int n, const char *host, int index)
 {
@@ -342,7 +348,7 @@ static int spawn(keel__ranks *rs, int n, const char *host, int index)
 
 void keel__ranks_replace(keel__ranks *rs, int rank)
 {
-  if (rs->spawn_mode || !rs->v[rank]->host)
+  if (rs->spawn_mode || !keel__ranks_host(rs, rank))
     return; /* spawned alone: grow() replaces; no host: nowhere to go */
   if (rs->ntodo == rs->todocap) {
     int cap = rs->todocap ? 2 * rs->todocap : 8;
@@ -367,7 +373,7 @@ static int node_index(const keel__ranks *rs, int rank)
     return k->index;
   int index = 0;
   for (int r = 1; r < rank; r++)
-    index += rs->v[r]->host && !strcmp(rs->v[r]->host, k->host);
+    index += rs->v[r]->host && k->host && !strcmp(rs->v[r]->host, k->host);
   return index;
 }
 
@@ -386,11 +392,13 @@ static int replace(keel__ranks *rs)
     return 1;
   }
   rs->replaced++;
-  const keel__rank *k = rs->v[rank];
   int first = rs->n;
-  if (spawn(rs, 1, k->host, node_index(rs, rank)) == KEEL_OK)
+  const char *host = keel__ranks_host(rs, rank);
+  if (spawn(rs, 1, host, node_index(rs, rank)) == KEEL_OK) {
+    rs->v[first]->spawned_on = host; /* the lost rank's: never freed */
     keel__log("worker rank %d (host %s) replaces lost worker rank %d", first,
-              k->host, rank);
+              host, rank);
+  }
   return 1;
 }
 

@@ -257,6 +257,25 @@ static void send_heartbeats(keel__master *m)
   }
 }
 
+/* A silent rank's host is up when it is ours, or when another rank there
+ * is still heard: then its loss is the process's, not the node's, and a
+ * replacement may go there. */
+static bool host_up(const keel__master *m, int rank, double now)
+{
+  const char *host = keel__ranks_host(&m->ranks, rank);
+  if (!host)
+    return false;
+  if (!strcmp(host, keel__self.host))
+    return true;
+  for (int r = 1; r < m->ranks.n; r++) {
+    const keel__rank *k = m->ranks.v[r];
+    if (r != rank && !k->lost && k->host && !strcmp(k->host, host) &&
+        now - k->last_heard <= m->heartbeat_timeout / 2)
+      return true;
+  }
+  return false;
+}
+
 static int check_silence(keel__master *m, double now)
 {
   int act = 0;
@@ -270,7 +289,7 @@ static int check_silence(keel__master *m, double now)
       bool kill = keel__lifeline_kill(k->pidfd);
       snprintf(why, sizeof why, "no heartbeat for %.1f s%s",
                now - k->last_heard, kill ? "; killed it" : "");
-      m->lose(m, r, why, kill);
+      m->lose(m, r, why, kill || host_up(m, r, now));
       act++;
     }
   }
