@@ -378,6 +378,8 @@ static void *manager_main(void *arg)
     int act = sync_users(m, &stopping);
     act += progress(m);
     act += keel__watch_check(m);
+    if (keel__ranks_will_spawn(&m->ranks))
+      keel__watch_beat(m); /* the spawn holds this thread: beat first */
     act += keel__ranks_grow(&m->ranks); /* after losses: replace first */
     act += step_execs(m, &all_finished);
     if (stopping && all_finished)

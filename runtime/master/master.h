@@ -91,6 +91,8 @@ void keel__ranks_publish(const keel__ranks *rs);
 /* Spawn the workers that executors want, replacing lost spawned ranks up
  * to a limit: how many turns of work that was (0 or 1). */
 int keel__ranks_grow(keel__ranks *rs);
+/* keel__ranks_grow() would spawn now. */
+bool keel__ranks_will_spawn(keel__ranks *rs);
 
 /* ---- transport.c ---- */
 
@@ -146,6 +148,9 @@ void keel__watch_stop(struct keel__master *m);
 int keel__watch_check(struct keel__master *m);
 /* rank's HELLO gave it a pidfd: watch it. */
 void keel__watch_rank(struct keel__master *m, int rank);
+/* Heartbeats to every rank now: before something that holds the manager
+ * thread (a spawn), so that each nanny has a whole timeout to wait. */
+void keel__watch_beat(struct keel__master *m);
 /* Its fd (the epoll set), for the manager's nap to end when one is
  * ready: how many of cap it wrote (0 or 1). */
 int keel__watch_pollfds(struct keel__master *m, struct pollfd *fds, int cap);

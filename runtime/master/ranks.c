@@ -402,6 +402,19 @@ static int replace(keel__ranks *rs)
   return 1;
 }
 
+bool keel__ranks_will_spawn(keel__ranks *rs)
+{
+  if (rs->spawn_error)
+    return false;
+  if (!rs->spawn_mode)
+    return rs->ntodo > 0 && rs->replaced < rs->max_replaced;
+  keel__hub_lock();
+  int want = keel__hub.spawn_want;
+  keel__hub_unlock();
+  int live = keel__ranks_live(rs);
+  return live < want && rs->spawned - live <= MAX_RESPAWNS;
+}
+
 /* Spawn what the executors want and is not there; replace lost spawned
  * ranks, up to a point, so that a rank that keeps dying cannot make the
  * master spawn for ever. */

@@ -296,6 +296,13 @@ static int check_silence(keel__master *m, double now)
   return act;
 }
 
+void keel__watch_beat(keel__master *m)
+{
+  m->watch.last_beat = keel__clock_now();
+  send_heartbeats(m);
+  keel__transport_test(&m->net); /* on their way before we block */
+}
+
 int keel__watch_check(keel__master *m)
 {
   double now = keel__clock_now();
