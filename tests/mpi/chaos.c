@@ -163,14 +163,14 @@ static int judge(const chaos_round *r, const entry *e, int rc, const void *d,
   switch (e->j.kind) {
   case SEGV: case KILL: case EXIT3: case NANNY_KILL: case NANNY_STOP:
     return rc == KEEL_EWORKER ? 0 : 2;
-  case SLOW:
-    return rc == KEEL_EDEADLINE ? 0 : 2;
   default:
+    if (e->j.kind == SLOW && rc == KEEL_EDEADLINE)
+      return 0;
     /* When a rank is lost, the master blames the oldest task it had sent
      * there (keel(3), Lost ranks): a task whose result the nanny had not
      * yet passed on when its culprit stopped or killed it.  Innocents share
      * a crash otherwise only under BREAK (EBROKEN, above). */
-    return rc == KEEL_EWORKER && r->rank_fault && e->j.kind == OK ? 1 : 2;
+    return rc == KEEL_EWORKER && r->rank_fault ? 1 : 2;
   }
 }
 
