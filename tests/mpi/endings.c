@@ -9,7 +9,10 @@
  *                      that future's failure, runs more tasks on the ranks
  *                      left and returns 0
  *   endings crash [HOST] as lose, but the task makes its nanny crash
- *                      (SIGSEGV): keelrun must fail the job (70)
+ *                      (SIGILL: a crash signal that neither Open MPI's
+ *                      backtrace handler nor the sanitizers take, so that
+ *                      it dies of it as such): keelrun must fail the job
+ *                      (70)
  *   endings linger S   finalize, then sleeps S seconds and returns 0
  *   endings drain      runs 1 s tasks until keel_draining(), then lets
  *                      those running finish and returns 0 (nonzero if the
@@ -84,7 +87,7 @@ static int t_crash_nanny(const void *arg, size_t len, keel_buf *out)
 {
   if (!my_turn(arg, len))
     return keel_fail(out, "not this one");
-  kill(getppid(), SIGSEGV);
+  kill(getppid(), SIGILL);
   sleep_s(30);
   return 0;
 }
