@@ -72,9 +72,14 @@ int main(int argc, char **argv)
   if (keel_init(&argc, &argv))
     return 1;
   keel_executor *ex;
+  keel_options o;
   size_t sizes[] = {10000, 100000, 1000000}, nmax = 1000000;
   keel_future **fs = malloc(nmax * sizeof *fs);
-  if (!fs || keel_executor_create(NULL, &ex))
+  keel_options_init(&o);
+  /* 10^6 pending behind the tasks that hold the workers, which end only
+   * once all are submitted: room for all, past the default bound */
+  o.max_pending = nmax + 1024;
+  if (!fs || keel_executor_create(&o, &ex))
     return 1;
   memset(fs, 0, nmax * sizeof *fs); /* resident before any RSS reading */
   double rate[3], v[RUNS], lo = 1e300, hi = 0;
