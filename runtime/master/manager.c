@@ -20,6 +20,13 @@ static keel__master master;
 
 /* ---- ranks lost ---- */
 
+/* Every rank gets a heartbeat just before a spawn holds the manager thread,
+ * so that each nanny has a whole timeout to wait (ranks.c calls it). */
+static void beat_before_spawn(void *m)
+{
+  keel__watch_beat(m);
+}
+
 static void lose_rank(keel__master *m, int rank, const char *why, bool died)
 {
   if (!keel__ranks_lose(&m->ranks, rank))
@@ -378,8 +385,6 @@ static void *manager_main(void *arg)
     int act = sync_users(m, &stopping);
     act += progress(m);
     act += keel__watch_check(m);
-    if (keel__ranks_will_spawn(&m->ranks))
-      keel__watch_beat(m); /* the spawn holds this thread: beat first */
     act += keel__ranks_grow(&m->ranks); /* after losses: replace first */
     act += step_execs(m, &all_finished);
     if (stopping && all_finished)
@@ -423,6 +428,8 @@ int keel__manager_start(MPI_Comm comm)
   m->handle = handle;
   m->bell = -1;
   int rc = keel__ranks_start(&m->ranks, comm);
+  m->ranks.before_spawn = beat_before_spawn; /* a spawn holds this thread */
+  m->ranks.before_arg = m;
   if (rc)
     return rc;
   m->heartbeat_timeout = heartbeat_timeout();

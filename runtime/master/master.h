@@ -62,7 +62,10 @@ typedef struct keel__ranks {
   /* Started by keelrun or mpirun: lost ranks to replace by spawning one on
    * the same host (keel__ranks_replace), and how many were. */
   int *todo;
-  int ntodo, todocap, replaced, nworld, max_replaced;
+  int ntodo, todocap, replaced, max_replaced;
+  /* called just before each spawn, which holds the manager thread */
+  void (*before_spawn)(void *arg);
+  void *before_arg;
 } keel__ranks;
 
 /* The ranks of the job (keelrun/mpirun), or none yet when world has size
@@ -91,8 +94,6 @@ void keel__ranks_publish(const keel__ranks *rs);
 /* Spawn the workers that executors want, replacing lost spawned ranks up
  * to a limit: how many turns of work that was (0 or 1). */
 int keel__ranks_grow(keel__ranks *rs);
-/* keel__ranks_grow() would spawn now. */
-bool keel__ranks_will_spawn(keel__ranks *rs);
 
 /* ---- transport.c ---- */
 

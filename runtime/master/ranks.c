@@ -73,9 +73,8 @@ int keel__ranks_start(keel__ranks *rs, MPI_Comm world)
   if (!rs->v || !(rs->v[0] = new_rank(0)))
     return KEEL_ENOMEM;
   rs->n = 1;
-  rs->nworld = size - 1;
   rs->max_replaced = (int)keel__env_long(
-      "KEEL_MAX_REPLACEMENTS", rs->nworld > MAX_RESPAWNS ? rs->nworld : MAX_RESPAWNS,
+      "KEEL_MAX_REPLACEMENTS", size - 1 > MAX_RESPAWNS ? size - 1 : MAX_RESPAWNS,
       0, 1000000);
   if (size > 1)
     return add_group(rs, world, size - 1);
@@ -334,6 +333,8 @@ static int spawn(keel__ranks *rs, int n, const char *host, int index)
 {
   MPI_Comm inter;
   int *plan = calloc((size_t)n + 1, sizeof *plan), rc = KEEL_ENOMEM;
+  if (plan && rs->before_spawn)
+    rs->before_spawn(rs->before_arg);
   if (!plan)
     spawn_failed(rs, "cannot spawn workers: %s", "out of memory");
   else if ((rc = spawn_procs(rs, n, host, &inter)) == KEEL_OK &&
@@ -400,19 +401,6 @@ static int replace(keel__ranks *rs)
               host, rank);
   }
   return 1;
-}
-
-bool keel__ranks_will_spawn(keel__ranks *rs)
-{
-  if (rs->spawn_error)
-    return false;
-  if (!rs->spawn_mode)
-    return rs->ntodo > 0 && rs->replaced < rs->max_replaced;
-  keel__hub_lock();
-  int want = keel__hub.spawn_want;
-  keel__hub_unlock();
-  int live = keel__ranks_live(rs);
-  return live < want && rs->spawned - live <= MAX_RESPAWNS;
 }
 
 /* Spawn what the executors want and is not there; replace lost spawned
