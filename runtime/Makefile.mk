@@ -11,9 +11,10 @@ runtime_libkeel_core_la_SOURCES = \
 	runtime/sys/sys.h runtime/sys/clock.c runtime/sys/backoff.c \
 	runtime/sys/fd.c runtime/sys/children.c \
 	runtime/sys/doorbell.c runtime/sys/lifeline.c runtime/sys/bind.c \
+	runtime/sys/threads.c \
 	runtime/proto/wire.h runtime/proto/wire.c runtime/proto/channel.h \
 	runtime/proto/mpiq.h runtime/proto/sendq.c runtime/proto/recvq.c \
-	runtime/proto/comm.h runtime/proto/comm.c \
+	runtime/proto/comm.h runtime/proto/comm.c runtime/proto/launch.c \
 	runtime/api/api.h runtime/api/hub.c runtime/api/future.c \
 	runtime/api/completion.c runtime/api/executor.c runtime/api/map.c \
 	runtime/api/drain.c runtime/api/callback.c \

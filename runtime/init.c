@@ -47,7 +47,7 @@ static void at_exit_finalize(void)
 /* The job's ranks: rank 0 goes on as the master, the others serve. */
 static int take_world_role(void)
 {
-  int rank, size, local_size;
+  int rank, size, node_workers;
   if (keel__comm_check(MPI_Comm_dup(MPI_COMM_WORLD, &init.comm),
                        "MPI_Comm_dup (MPI_COMM_WORLD)"))
     return KEEL_EMPI;
@@ -56,13 +56,13 @@ static int take_world_role(void)
       keel__comm_check(MPI_Comm_size(init.comm, &size), "MPI_Comm_size"))
     return KEEL_EMPI;
   int index;
-  if (keel__comm_node_index(init.comm, rank, &index, &local_size))
+  if (keel__comm_node_index(init.comm, rank, &index, &node_workers))
     return KEEL_EMPI;
   if (rank != 0)
-    keel__nanny_main(init.comm, rank, index);
+    keel__nanny_main(init.comm, rank, index, node_workers);
   keel__self.role = KEEL__ROLE_MASTER;
   if (size > 1) /* else it binds as it spawns its workers */
-    keel__bind_master(local_size - 1);
+    keel__bind_master(node_workers);
   return KEEL_OK;
 }
 
@@ -92,6 +92,11 @@ int keel_init(int *argc, char ***argv)
     return KEEL_EMPI;
   if (parent != MPI_COMM_NULL)
     keel__nanny_spawned(parent);
+  int world;
+  if (keel__comm_check(MPI_Comm_size(MPI_COMM_WORLD, &world),
+                       "MPI_Comm_size") ||
+      (rc = keel__launch_check_after(world)))
+    return rc ? rc : KEEL_EMPI;
   if ((rc = take_world_role()) || (rc = keel__manager_start(init.comm)))
     return rc;
   keel__drain_install();

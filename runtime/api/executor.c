@@ -47,14 +47,16 @@ static int spawn_max(void)
   return KEEL__SPAWN_PER_CORE * (cores < 1 ? 1 : cores);
 }
 
-/* Spawned workers by default: one per core but the master's (at least
- * one), or KEEL_WORKERS. */
+/* Spawned workers by default: one per core but the master's, or with M
+ * cores per worker (KEEL_CORES_PER_WORKER) one per M cores, the master
+ * sharing; at least one.  KEEL_WORKERS overrides. */
 static int spawn_default(void)
 {
   static int n;
   if (!n) {
-    int cores = keel__bind_cores() - 1;
-    n = (int)keel__env_long("KEEL_WORKERS", cores < 1 ? 1 : cores, 1,
+    int cores = keel__bind_cores(), m = keel__bind_per_worker();
+    int def = m == 1 ? cores - 1 : cores / m;
+    n = (int)keel__env_long("KEEL_WORKERS", def < 1 ? 1 : def, 1,
                             spawn_max());
   }
   return n;

@@ -24,6 +24,9 @@ int keel__comm_init(int *argc, char ***argv, bool *ours)
   if (keel__comm_check(MPI_Initialized(&inited), "MPI_Initialized"))
     return KEEL_EMPI;
   if (!inited) {
+    int rc = keel__launch_check_before();
+    if (rc)
+      return rc;
     /* A program started alone spawns its workers (master/ranks.c);
      * without this its singleton runtime would abort the job when one of
      * them dies. */
@@ -44,8 +47,7 @@ int keel__comm_init(int *argc, char ***argv, bool *ours)
   return KEEL_OK;
 }
 
-int keel__comm_node_index(MPI_Comm c, int rank, int *index,
-                          int *local_size)
+int keel__comm_node_index(MPI_Comm c, int rank, int *index, int *workers)
 {
   MPI_Comm node;
   int local, master_here = rank == 0, any = 0;
@@ -54,7 +56,7 @@ int keel__comm_node_index(MPI_Comm c, int rank, int *index,
                        "MPI_Comm_split_type (ranks of this node)"))
     return KEEL_EMPI;
   int rc = keel__comm_check(MPI_Comm_rank(node, &local), "MPI_Comm_rank");
-  rc = rc ? rc : keel__comm_check(MPI_Comm_size(node, local_size),
+  rc = rc ? rc : keel__comm_check(MPI_Comm_size(node, workers),
                                   "MPI_Comm_size");
   rc = rc ? rc : keel__comm_check(MPI_Allreduce(&master_here, &any, 1,
                                                 MPI_INT, MPI_LOR, node),
@@ -63,5 +65,6 @@ int keel__comm_node_index(MPI_Comm c, int rank, int *index,
   if (rc)
     return rc;
   *index = any ? local - 1 : local;
+  *workers -= any;
   return KEEL_OK;
 }

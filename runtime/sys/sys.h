@@ -91,16 +91,27 @@ bool keel__children_adopt(void);
 void keel__children_kill(const pid_t *keep, int nkeep);
 
 /* ---- bind.c: hwloc ---- */
-/* Bind this process to one core chosen by its index among the workers of
- * its node; returns the core's logical index, or -1 when unbound
- * (KEEL_BIND=none or no hwloc).  desc gets a description for reports. */
-int keel__bind_self(int index, char *desc, size_t n);
+/* Cores each worker gets: KEEL_CORES_PER_WORKER, else Slurm's
+ * SLURM_CPUS_PER_TASK inside a job, else 1. */
+int keel__bind_per_worker(void);
+/* KEEL_BIND=none: nobody is bound. */
+bool keel__bind_off(void);
+/* Bind this process to the cores of worker `index` among the
+ * `node_workers` workers of its node, and set the task processes' thread
+ * counts to match (threads.c); returns the first core's logical index,
+ * or -1 when unbound (KEEL_BIND=none or no hwloc).  desc gets a
+ * description for reports. */
+int keel__bind_self(int index, int node_workers, char *desc, size_t n);
 /* Bind the master to the cores its node's first `workers` workers leave
  * free, or unbind it when none are; reports it like keel__bind_self. */
 void keel__bind_master(int workers);
 /* KEEL_REPORT_BINDINGS set: one line on stderr for this rank. */
 void keel__bind_report(int rank, const char *desc);
-/* Cores the master may run on (at least 1). */
+/* Cores the master's node gives its workers (at least 1). */
 int keel__bind_cores(void);
+
+/* ---- threads.c: threads inside tasks ---- */
+/* Set OMP_NUM_THREADS and its kin to n where the user has not. */
+void keel__threads_limit(int n);
 
 #endif /* KEEL_SYS_H */

@@ -228,12 +228,13 @@ static void serve(keel__nanny *n)
   }
 }
 
-void keel__nanny_main(MPI_Comm comm, int rank, int index)
+void keel__nanny_main(MPI_Comm comm, int rank, int index, int node_workers)
 {
   char desc[160];
   keel__nanny *n = &nanny;
   keel__self.role = KEEL__ROLE_NANNY;
-  keel__self.core = keel__bind_self(index, desc, sizeof desc);
+  keel__self.core = keel__bind_self(index, node_workers, desc,
+                                    sizeof desc);
   keel__bind_report(rank, desc);
   n->comm = comm;
   n->rank = rank;
@@ -271,7 +272,7 @@ void keel__nanny_main(MPI_Comm comm, int rank, int index)
 void keel__nanny_spawned(MPI_Comm parent)
 {
   MPI_Comm comm;
-  int rank, size, local_size;
+  int rank, size, node_workers;
   if (keel__comm_check(MPI_Intercomm_merge(parent, 1, &comm),
                        "MPI_Intercomm_merge (with the master)"))
     _exit(1);
@@ -279,12 +280,12 @@ void keel__nanny_spawned(MPI_Comm parent)
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   int index, *plan = calloc((size_t)size, sizeof *plan);
-  if (!plan || keel__comm_node_index(comm, rank, &index, &local_size))
+  if (!plan || keel__comm_node_index(comm, rank, &index, &node_workers))
     _exit(1); /* the master's Bcast cannot be met */
   if (keel__comm_check(MPI_Bcast(plan, size, MPI_INT, 0, comm),
                        "MPI_Bcast (the master's plan)"))
     _exit(1);
   int global = plan[0] + rank - 1, core_index = plan[index + 1];
   free(plan);
-  keel__nanny_main(comm, global, core_index);
+  keel__nanny_main(comm, global, core_index, node_workers);
 }

@@ -50,8 +50,8 @@ typedef struct keel__nanny {
 
 /* ---- nanny.c: taking the role ---- */
 /* Serve as worker `rank` of comm (the job's ranks, master rank 0) from
- * node-local index `index`.  Never returns. */
-void keel__nanny_main(MPI_Comm comm, int rank, int index)
+ * node-local index `index` among `node_workers`.  Never returns. */
+void keel__nanny_main(MPI_Comm comm, int rank, int index, int node_workers)
     __attribute__((noreturn));
 /* A worker spawned by a master started alone (master/ranks.c): merge with
  * it, learn its plan, serve.  Never returns. */
