@@ -2,10 +2,11 @@
 # mpirun, and keel-rank, which mpirun starts in front of each rank.
 # Neither links libkeel.
 bin_PROGRAMS += launcher/keelrun
-launcher_keelrun_SOURCES = launcher/keelrun.c launcher/relay.c \
+launcher_keelrun_SOURCES = launcher/keelrun.c launcher/alloc.c \
+	launcher/cmd.c launcher/launcher.h launcher/relay.c \
 	launcher/relay.h farm/farm_opts.h runtime/sys/fd.c
 launcher_keelrun_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \
-	-DKEEL_LIBEXECDIR='"$(pkglibexecdir)"'
+	-DKEEL_LIBEXECDIR='"$(pkglibexecdir)"' -DKEEL_MPIRUN='"$(MPIRUN)"'
 launcher_keelrun_CFLAGS = $(AM_CFLAGS) $(HWLOC_CFLAGS)
 launcher_keelrun_LDADD = $(HWLOC_LIBS)
 

@@ -1,11 +1,12 @@
 /* keelrun: start a keel program with N workers plus the master.
  *
- * Program mode builds an Open MPI mpirun command line and runs it last
- * (relay.c, which also brings back the master's exit status):
- * recovery enabled (a lost rank does not abort the job), mpirun's own
- * binding off (keel binds each worker with hwloc), oversubscription allowed
- * with a one-line warning when N + 1 exceeds the slots, the allocation used
- * as it is under Slurm.
+ * Program mode builds the MPI launcher's command line and runs it last
+ * (relay.c, which also brings back the master's exit status): Open MPI's
+ * mpirun or MPICH's Hydra mpiexec, each in its own dialect (cmd.c), with
+ * a lost rank not ending the job, the launcher's own binding off (keel
+ * binds each worker to its cores with hwloc), workers sized to the
+ * allocation (alloc.c: this machine, a hostfile, or a Slurm job) and
+ * oversubscription, with a one-line warning, only past it.
  *
  * Task-farm mode (--tasks FILE) is program mode running keel-farm
  * (farm.c), which sits next to keelrun, with the farm's options. */
@@ -23,9 +24,8 @@
 #include <hwloc.h>
 
 #include "farm/farm_opts.h"
+#include "launcher.h"
 #include "relay.h"
-
-#define MAX_ARGS 256
 
 static void usage(FILE *out)
 {
@@ -36,17 +36,26 @@ static void usage(FILE *out)
 "Run PROGRAM, a keel program, with N worker ranks plus the master rank;\n"
 "or run each line of FILE with /bin/sh -c on the workers (task farm).\n"
 "\n"
-"  -n, --workers N       worker ranks (default: one per core available, or\n"
-"                        SLURM_NTASKS - 1 inside a Slurm job)\n"
-"      --bind core|none  pin each worker to one core with hwloc (default core)\n"
+"  -n, --workers N       worker ranks (default: one per M cores available:\n"
+"                        this machine's, the hostfile's slots, or inside a\n"
+"                        Slurm job the allocation's CPUs on every node)\n"
+"  -c, --cores-per-worker M\n"
+"                        cores for each worker, and threads for its tasks\n"
+"                        (OMP_NUM_THREADS and kin; default\n"
+"                        KEEL_CORES_PER_WORKER, else Slurm's -c, else 1)\n"
+"      --bind core|none  pin each worker to its cores with hwloc (default\n"
+"                        core)\n"
 "      --report-bindings print one line per rank: rank, host, core, PUs\n"
 "      --tag-output      start each line tasks print with [rank R host H task T]\n"
 "      --hostfile F      Open MPI hostfile: spread the ranks over its hosts\n"
 "      --host H[,H...]   hosts to run on (Open MPI --host syntax)\n"
 "  -x VAR[=VALUE]        export VAR to every rank (repeatable)\n"
 "      --mca KEY VALUE   pass an Open MPI MCA parameter to mpirun (repeatable)\n"
-"      --mpirun PATH     the mpirun to use (default: mpirun from PATH)\n"
-"      --dry-run         print the mpirun command instead of running it\n"
+"      --mpirun PATH     the launcher: Open MPI's mpirun or MPICH's mpiexec\n"
+"                        (default: " KEEL_MPIRUN ", found when keel\n"
+"                        was built; keelrun asks which MPI it is)\n"
+"      --dry-run         print the launcher's command, ready to run, instead\n"
+"                        of running it\n"
 "  -h, --help            this help\n"
 "Task farm (FILE: one shell command per line, - for stdin; blank lines\n"
 "are skipped but keep their number, which is the line's Seq):\n"
@@ -62,8 +71,8 @@ static void usage(FILE *out)
 "Signals: SIGINT, SIGTERM, SIGHUP stop the job; SIGUSR1, SIGUSR2 tell the\n"
 "master to drain (the time limit is near: keel_draining()).\n"
 "Exit status: PROGRAM's (128 + the signal that killed it), 128 + keelrun's\n"
-"own SIGINT/SIGTERM/SIGHUP, 2 for a usage error, 127 if mpirun cannot be\n"
-"started, 1 if the master's ending was never reported, 70 if the master\n"
+"own SIGINT/SIGTERM/SIGHUP, 2 for a usage error, 127 if the launcher cannot\n"
+"be started, 1 if the master's ending was never reported, 70 if the master\n"
 "returned 0 but a worker rank crashed.  Task farm: 0, the\n"
 "number of failed lines (101 for more than 100), 254 when drained before\n"
 "every line ran (--resume runs the rest), or 255 for any other error.\n");
@@ -79,53 +88,15 @@ static void die(const char *fmt, const char *arg)
   exit(usage_status);
 }
 
-/* Cores (not hardware threads, like Open MPI's slots) this process may
- * run on. */
-static int cores_available(void)
-{
-  hwloc_topology_t topo;
-  int n = 0;
-  if (hwloc_topology_init(&topo) == 0 && hwloc_topology_load(topo) == 0) {
-    hwloc_bitmap_t set = hwloc_bitmap_alloc();
-    if (hwloc_get_cpubind(topo, set, HWLOC_CPUBIND_PROCESS))
-      hwloc_bitmap_copy(set, hwloc_topology_get_allowed_cpuset(topo));
-    hwloc_obj_t o = NULL;
-    while ((o = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_CORE, o)))
-      n += hwloc_bitmap_intersects(o->cpuset, set);
-    hwloc_bitmap_free(set);
-    hwloc_topology_destroy(topo);
-  }
-  return n > 0 ? n : 1;
-}
-
-/* Slots a hostfile offers: the sum of its slots=K, one per host without. */
-static int hostfile_slots(const char *path)
-{
-  FILE *f = fopen(path, "r");
-  char line[1024];
-  int slots = 0;
-  if (!f) {
-    fprintf(stderr, "keelrun: cannot read hostfile %s: %s\n", path,
-            strerror(errno));
-    exit(usage_status);
-  }
-  while (fgets(line, sizeof line, f)) {
-    char *p = line + strspn(line, " \t");
-    if (*p == '#' || *p == '\n' || !*p)
-      continue;
-    char *s = strstr(p, "slots=");
-    slots += s ? atoi(s + 6) : 1;
-  }
-  fclose(f);
-  return slots;
-}
-
-static int parse_count(const char *s)
+static int parse_count(const char *s, const char *what, long most)
 {
   char *end;
   long v = strtol(s, &end, 10);
-  if (*s == '\0' || *end || v < 1 || v > 100000)
-    die("-n takes a whole number of workers from 1 to 100000, not '%s'", s);
+  if (*s == '\0' || *end || v < 1 || v > most) {
+    fprintf(stderr, "keelrun: %s takes a whole number from 1 to %ld, not "
+            "'%s' (see keelrun --help)\n", what, most, s);
+    exit(usage_status);
+  }
   return (int)v;
 }
 
@@ -181,7 +152,7 @@ static bool farm_mode(int argc, char **argv, const struct option *opts)
   int c, li = -1;
   bool tasks = false;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, "+:n:x:h", opts, &li)) != -1) {
+  while ((c = getopt_long(argc, argv, "+:n:c:x:h", opts, &li)) != -1) {
     tasks |= c == 'F' && li >= 0 && !strcmp(opts[li].name, "tasks");
     if (c == 'M' && optind < argc)
       optind++; /* --mca KEY VALUE */
@@ -191,24 +162,11 @@ static bool farm_mode(int argc, char **argv, const struct option *opts)
   return tasks;
 }
 
-typedef struct args {
-  const char *v[MAX_ARGS];
-  int n;
-} args;
-
-static void add(args *a, const char *s)
-{
-  if (a->n >= MAX_ARGS - 1)
-    die("%s", "too many arguments");
-  a->v[a->n++] = s;
-  a->v[a->n] = NULL;
-}
-
 /* What the command line asked for. */
 typedef struct opts {
   const char *bind, *hostfile, *hosts, *mpirun;
   const char *exports[64], *mca[128];
-  int workers, report, tag, dry, nexports, nmca;
+  int workers, per_worker, report, tag, dry, nexports, nmca;
   const char *farm[16]; /* the task farm's options, for keel-farm */
   int nfarm;
   bool tasks;
@@ -218,6 +176,7 @@ typedef struct opts {
 static const struct option long_opts[] = {
     {"workers", required_argument, 0, 'n'},
     {"bind", required_argument, 0, 'b'},
+    {"cores-per-worker", required_argument, 0, 'c'},
     {"report-bindings", no_argument, 0, 'r'},
     {"tag-output", no_argument, 0, 'T'},
     {"hostfile", required_argument, 0, 'f'},
@@ -246,14 +205,17 @@ static void farm_option(opts *o, char **argv, int li)
 static void parse(int argc, char **argv, opts *o)
 {
   int c, li;
-  *o = (opts){.bind = "core", .mpirun = "mpirun"};
+  *o = (opts){.bind = "core", .mpirun = KEEL_MPIRUN};
   o->tasks = farm_mode(argc, argv, long_opts);
   usage_status = o->tasks ? 255 : 2;
   opterr = 0; /* our own one-line errors */
-  while ((c = getopt_long(argc, argv, "+:n:x:h", long_opts, &li)) != -1) {
+  while ((c = getopt_long(argc, argv, "+:n:c:x:h", long_opts, &li)) != -1) {
     switch (c) {
     case 'F': farm_option(o, argv, li); break;
-    case 'n': o->workers = parse_count(optarg); break;
+    case 'n': o->workers = parse_count(optarg, "-n", 100000); break;
+    case 'c':
+      o->per_worker = parse_count(optarg, "--cores-per-worker", 4096);
+      break;
     case 'b':
       if (strcmp(optarg, "core") && strcmp(optarg, "none"))
         die("--bind takes core or none, not '%s'", optarg);
@@ -295,74 +257,102 @@ static void parse(int argc, char **argv, opts *o)
   o->prog = argv + optind;
 }
 
-/* Export VAR=value to every rank: set here, named with -x. */
-static void export_var(args *a, const char *name, const char *value)
+/* A bad environment (Slurm's variables, KEEL_CORES_PER_WORKER, a
+ * hostfile): one line, usage status, no pointer to --help. */
+static void bad_setting(const char *err)
 {
-  setenv(name, value, 1);
-  add(a, "-x");
-  add(a, name);
+  fprintf(stderr, "keelrun: %s\n", err);
+  exit(usage_status);
 }
 
-/* The mpirun command: workers + 1 ranks, recovery on, keel's binding,
- * oversubscription (with a warning) past the slots, the master's status
- * token. */
-static void plan(opts *o, args *a, char *token, size_t ntoken)
+static void need(int rc)
 {
-  static char nbuf[16];
-  const char *slurm = getenv("SLURM_JOB_ID");
-  int slots = o->hostfile ? hostfile_slots(o->hostfile) : cores_available();
-  if (o->workers == 0) {
-    const char *nt = getenv("SLURM_NTASKS");
-    o->workers = slurm && nt && atoi(nt) > 1 ? atoi(nt) - 1
-                                              : cores_available();
+  if (rc)
+    die("%s", "too many arguments for the launcher");
+}
+
+/* The launcher's family, or a one-line error: 127 when it cannot be
+ * started at all, 2 when it is no MPI launcher keel knows. */
+static void pick_family(const opts *o, keelrun_cmd *c)
+{
+  char err[512];
+  if (keelrun_family_of(o->mpirun, &c->family, err, sizeof err)) {
+    fprintf(stderr, "keelrun: %s\n", err);
+    exit(strncmp(err, "cannot start", 12) ? usage_status : 127);
   }
-  add(a, o->mpirun);
-  snprintf(nbuf, sizeof nbuf, "%d", o->workers + 1);
-  add(a, "-n");
-  add(a, nbuf);
-  add(a, "--enable-recovery"); /* a lost rank must not end the job */
-  add(a, "--bind-to");
-  add(a, "none"); /* keel binds the workers itself */
-  if (geteuid() == 0)
-    add(a, "--allow-run-as-root");
-  if (!slurm && o->workers + 1 > slots) {
-    fprintf(stderr, "keelrun: warning: %d ranks (%d workers + master) on %d "
-            "slots: oversubscribing\n", o->workers + 1, o->workers, slots);
-    add(a, "--oversubscribe");
+  if (o->nmca && c->family != KEELRUN_OPENMPI)
+    die("--mca is for Open MPI's mpirun; %s takes no MCA parameters",
+        o->mpirun);
+}
+
+/* How many workers, and whether they oversubscribe the allocation: by
+ * default one per M cores (M: --cores-per-worker, KEEL_CORES_PER_WORKER,
+ * Slurm's -c, or 1); the master rank is not given cores of its own (it
+ * sleeps while tasks run), so only workers past the cores earn the
+ * warning.  The launcher itself is told to oversubscribe whenever the
+ * ranks outnumber its slots. */
+static bool size_job(opts *o, const keelrun_alloc *al)
+{
+  int m = al->per_worker;
+  if (o->workers == 0)
+    o->workers = al->cores / m > 0 ? al->cores / m : 1;
+  long need = (long)o->workers * m;
+  if (need > al->cores) {
+    char each[48] = "";
+    if (m > 1)
+      snprintf(each, sizeof each, " of %d cores", m);
+    fprintf(stderr, "keelrun: warning: %d worker(s)%s need %ld cores; %s "
+            "has %d: oversubscribing\n", o->workers, each, need, al->where,
+            al->cores);
   }
-  if (o->hostfile && !slurm) {
-    add(a, "--hostfile");
-    add(a, o->hostfile);
+  return o->workers + 1 > al->slots;
+}
+
+/* The launcher's command: workers + 1 ranks, recovery on, keel's binding,
+ * oversubscription past the slots, keel's settings, the master's status
+ * token (not in a dry run: nobody would read it). */
+static void plan(opts *o, keelrun_cmd *c, char *token, size_t ntoken)
+{
+  keelrun_alloc al;
+  char err[512], mbuf[16];
+  pick_family(o, c);
+  if (keelrun_alloc_read(&al, o->hostfile, o->per_worker, err, sizeof err))
+    bad_setting(err);
+  bool over = size_job(o, &al);
+  need(keelrun_cmd_start(c, o->mpirun, o->workers + 1, over));
+  if (o->hostfile && al.slurm)
+    fprintf(stderr, "keelrun: warning: --hostfile %s is not used inside "
+            "%s: the allocation names the hosts\n", o->hostfile, al.where);
+  else if (o->hostfile && keelrun_cmd_hostfile(c, o->hostfile, err,
+                                               sizeof err))
+    bad_setting(err);
+  if (o->hosts)
+    need(keelrun_cmd_hosts(c, o->hosts));
+  snprintf(mbuf, sizeof mbuf, "%d", al.per_worker);
+  need(keelrun_cmd_env(c, "KEEL_BIND", o->bind));
+  need(keelrun_cmd_env(c, "KEEL_CORES_PER_WORKER", mbuf));
+  if (!o->dry) {
+    keelrun_token(token, ntoken); /* the master reports its status with it */
+    need(keelrun_cmd_env(c, "KEEL_STATUS_TOKEN", token));
   }
-  if (o->hosts) {
-    add(a, "--host");
-    add(a, o->hosts);
-  }
-  export_var(a, "KEEL_BIND", o->bind);
-  keelrun_token(token, ntoken); /* the master reports its status with it */
-  export_var(a, "KEEL_STATUS_TOKEN", token);
   if (o->report)
-    export_var(a, "KEEL_REPORT_BINDINGS", "1");
+    need(keelrun_cmd_env(c, "KEEL_REPORT_BINDINGS", "1"));
   if (o->tag)
-    export_var(a, "KEEL_TAG_OUTPUT", "1");
-  for (int i = 0; i < o->nexports; i++) {
-    add(a, "-x");
-    add(a, o->exports[i]);
-  }
-  for (int i = 0; i < o->nmca; i += 2) {
-    add(a, "--mca");
-    add(a, o->mca[i]);
-    add(a, o->mca[i + 1]);
-  }
+    need(keelrun_cmd_env(c, "KEEL_TAG_OUTPUT", "1"));
+  for (int i = 0; i < o->nexports; i++)
+    need(keelrun_cmd_export(c, o->exports[i]));
+  for (int i = 0; i < o->nmca; i += 2)
+    need(keelrun_cmd_add(c, "--mca") || keelrun_cmd_add(c, o->mca[i]) ||
+         keelrun_cmd_add(c, o->mca[i + 1]));
   static char rank[8192], farm[8192];
-  add(a, helper("keel-rank", "launcher", rank, sizeof rank)); /* status,
-                                                                 cleanup */
+  need(keelrun_cmd_add(c, helper("keel-rank", "launcher", rank,
+                                 sizeof rank))); /* status, cleanup */
   if (o->tasks)
-    add(a, helper("keel-farm", "farm", farm, sizeof farm));
+    need(keelrun_cmd_add(c, helper("keel-farm", "farm", farm, sizeof farm)));
   for (int i = 0; i < o->nfarm; i++)
-    add(a, o->farm[i]);
+    need(keelrun_cmd_add(c, o->farm[i]));
   for (char **p = o->prog; *p; p++)
-    add(a, *p);
+    need(keelrun_cmd_add(c, *p));
 }
 
 /* The job's exit status, with one line on stderr when it is not simply
@@ -401,15 +391,14 @@ static int job_status(const opts *o, const keelrun_end *e)
 }
 
 /* Print the command (--dry-run), or run it and return the job's status. */
-static int run(const opts *o, const args *a, const char *token)
+static int run(const opts *o, const keelrun_cmd *c, const char *token)
 {
   keelrun_end e;
   if (o->dry) {
-    for (int i = 0; i < a->n; i++)
-      printf("%s%s", a->v[i], i + 1 < a->n ? " " : "\n");
+    keelrun_cmd_print(c);
     return 0;
   }
-  if (keelrun_run(a->v, token, &e) < 0) {
+  if (keelrun_run(c->v, token, &e) < 0) {
     fprintf(stderr, "keelrun: cannot start %s: %s\n", o->mpirun,
             strerror(errno));
     return 127;
@@ -420,9 +409,9 @@ static int run(const opts *o, const args *a, const char *token)
 int main(int argc, char **argv)
 {
   opts o;
-  args a = {.n = 0};
-  char token[64];
+  static keelrun_cmd c;
+  char token[64] = "";
   parse(argc, argv, &o);
-  plan(&o, &a, token, sizeof token);
-  return run(&o, &a, token);
+  plan(&o, &c, token, sizeof token);
+  return run(&o, &c, token);
 }

@@ -114,6 +114,17 @@ soak-chaos: tests/mpi/chaos launcher/keelrun
 TESTS += tests/scripts/keelrun-cli
 EXTRA_DIST += tests/scripts/keelrun-cli
 
+# Hybrid MPI + threads: cores per worker, OMP_NUM_THREADS and kin in the
+# task processes, Slurm's CPUs on the node respected.
+if KEEL_OPENMP
+check_PROGRAMS += tests/mpi/threads_probe
+tests_mpi_threads_probe_SOURCES = tests/mpi/threads_probe.c $(TESTS_SHARED)
+tests_mpi_threads_probe_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS)
+tests_mpi_threads_probe_LDFLAGS = $(AM_LDFLAGS) $(OPENMP_CFLAGS)
+endif
+TESTS += tests/scripts/hybrid
+EXTRA_DIST += tests/scripts/hybrid
+
 # keel's environment variables with garbage in them.
 TESTS += tests/scripts/env-garbage
 EXTRA_DIST += tests/scripts/env-garbage
