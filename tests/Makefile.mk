@@ -4,7 +4,7 @@
 #   unit/     CUnit programs, one per runtime module (unit/Makefile.mk)
 #   mpi/      keel programs that test the runtime end to end
 #   scripts/  shell-driven tests: keelrun's options, the task farm, orphans,
-#             two network-namespace hosts, the soak
+#             two network-namespace hosts, the soak, an install
 #   fuzz/     the wire decoders' corpus, replayed
 #   bench/    make bench and make compare (not make check)
 LOG_COMPILER = $(top_srcdir)/tests/run-test
@@ -162,6 +162,11 @@ EXTRA_DIST += tests/scripts/multinode tests/scripts/netns-cluster
 # The layering of runtime/: no role reaches up or around (doc/design.md).
 TESTS += tests/scripts/layers
 EXTRA_DIST += tests/scripts/layers
+
+# Installed under a prefix of its own from the distribution tree, then used
+# through `module load keel` alone: pkg-config, keel.pc's rpath, keelrun.
+TESTS += tests/scripts/install
+EXTRA_DIST += tests/scripts/install
 
 include tests/unit/Makefile.mk
 include tests/fuzz/Makefile.mk
