@@ -133,6 +133,11 @@ EXTRA_DIST += tests/scripts/env-garbage
 TESTS += tests/scripts/farm
 EXTRA_DIST += tests/scripts/farm
 
+# Under a real one-node Slurm (tests/slurm): keelrun sized by sbatch's
+# -n, -c, --exclusive; a task farm scancelled and resumed.
+TESTS += tests/scripts/slurm
+EXTRA_DIST += tests/scripts/slurm tests/slurm
+
 # No process outlives a master that dies without keel_finalize().
 check_PROGRAMS += tests/mpi/orphan_master
 tests_mpi_orphan_master_SOURCES = tests/mpi/orphan_master.c \
