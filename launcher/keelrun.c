@@ -371,12 +371,13 @@ static int job_status(const opts *o, const keelrun_end *e)
     fprintf(stderr, "keelrun: the master (rank 0) was killed by signal %d "
             "(%s)\n", e->value, strsignal(e->value));
     rc = 128 + e->value;
-  } else if (e->mpirun != 0) {
-    rc = e->mpirun;
   } else {
+    /* Open MPI's mpirun exits 0 under recovery whatever happened; Hydra
+     * passes on a status of its own.  Either way the master's is lost. */
     fprintf(stderr, "keelrun: the master rank ended without reporting an "
-            "exit status: failing the job\n");
-    rc = 1;
+            "exit status (the launcher's was %d): failing the job\n",
+            e->mpirun);
+    rc = e->mpirun != 0 ? e->mpirun : 1;
   }
   /* A worker rank that crashed (a bug in keel, MPI or the program's
    * libraries, not a task: tasks run in processes of their own) fails a
@@ -398,7 +399,7 @@ static int run(const opts *o, const keelrun_cmd *c, const char *token)
     keelrun_cmd_print(c);
     return 0;
   }
-  if (keelrun_run(c->v, token, &e) < 0) {
+  if (keelrun_run(c->v, token, c->family == KEELRUN_OPENMPI, &e) < 0) {
     fprintf(stderr, "keelrun: cannot start %s: %s\n", o->mpirun,
             strerror(errno));
     return 127;

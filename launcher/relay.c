@@ -69,6 +69,7 @@ typedef struct stream {
 
 typedef struct relay {
   const char *token;
+  bool passes_usr; /* the launcher passes SIGUSR1/2 to the ranks */
   keelrun_end *end;
   pid_t child;
   int pidfd, sfd;
@@ -199,8 +200,15 @@ static void on_signal(relay *r, int sig)
         r->kill_at = now() + KILL_GRACE;
       return;
     }
+  bool usr = sig == SIGUSR1 || sig == SIGUSR2;
+  if (usr && !r->passes_usr) {
+    fprintf(stderr, "keelrun: %s: this launcher does not pass it on to the "
+            "ranks (MPICH's mpiexec): the program is not told to drain\n",
+            sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+    return;
+  }
   kill(r->child, sig); /* SIGUSR1, SIGUSR2, SIGQUIT: mpirun passes them on */
-  if (sig == SIGUSR1 || sig == SIGUSR2)
+  if (usr)
     fprintf(stderr, "keelrun: %s: the program is told to drain (finish "
             "running tasks, start no more)\n", sig == SIGUSR1 ? "SIGUSR1"
                                                             : "SIGUSR2");
@@ -305,12 +313,14 @@ static void loop(relay *r)
     flush_partial(r, &r->io[i]);
 }
 
-int keelrun_run(const char *const *argv, const char *token, keelrun_end *end)
+int keelrun_run(const char *const *argv, const char *token, bool passes_usr,
+                keelrun_end *end)
 {
   int p[2][2];
   sigset_t set, old;
   static relay r; /* its buffers are large */
-  r = (relay){.token = token, .end = end, .pidfd = -1, .sfd = -1};
+  r = (relay){.token = token, .passes_usr = passes_usr, .end = end,
+              .pidfd = -1, .sfd = -1};
   *end = (keelrun_end){.how = KEELRUN_UNKNOWN};
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);

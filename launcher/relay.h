@@ -21,8 +21,10 @@ typedef struct keelrun_end {
 void keelrun_token(char *buf, size_t n);
 /* Run argv (mpirun ...), relaying its stderr without the status line,
  * until mpirun has ended (by itself, or stopped by keelrun once the master
- * had ended); *end says how it went.  0, or -1 with errno when mpirun
- * cannot be started. */
-int keelrun_run(const char *const *argv, const char *token, keelrun_end *end);
+ * had ended); *end says how it went.  passes_usr: the launcher passes
+ * SIGUSR1 and SIGUSR2 on to the ranks (Open MPI's does; MPICH's Hydra
+ * does not).  0, or -1 with errno when mpirun cannot be started. */
+int keelrun_run(const char *const *argv, const char *token, bool passes_usr,
+                keelrun_end *end);
 
 #endif

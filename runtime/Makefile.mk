@@ -14,7 +14,8 @@ runtime_libkeel_core_la_SOURCES = \
 	runtime/sys/threads.c \
 	runtime/proto/wire.h runtime/proto/wire.c runtime/proto/channel.h \
 	runtime/proto/mpiq.h runtime/proto/sendq.c runtime/proto/recvq.c \
-	runtime/proto/comm.h runtime/proto/comm.c runtime/proto/launch.c \
+	runtime/proto/comm.h runtime/proto/comm.c \
+	runtime/proto/launch.c \
 	runtime/api/api.h runtime/api/hub.c runtime/api/future.c \
 	runtime/api/completion.c runtime/api/executor.c runtime/api/map.c \
 	runtime/api/drain.c runtime/api/callback.c \

@@ -8,7 +8,7 @@
 #   fuzz/     the wire decoders' corpus, replayed
 #   bench/    make bench and make compare (not make check)
 LOG_COMPILER = $(top_srcdir)/tests/run-test
-AM_TESTS_ENVIRONMENT = MPIRUN='$(MPIRUN)'; \
+AM_TESTS_ENVIRONMENT = MPIRUN='$(MPIRUN)'; KEEL_MPI='$(KEEL_MPI)'; export KEEL_MPI; \
 	KEELRUN='$(abs_top_builddir)/launcher/keelrun'; \
 	KEEL_SRCDIR='$(abs_top_srcdir)'; export MPIRUN KEELRUN KEEL_SRCDIR;
 EXTRA_DIST += tests/run-test tests/lsan.supp tests/tsan.supp

@@ -51,8 +51,42 @@ static int refuse(const char *why)
   return KEEL_EMPI;
 }
 
+/* The MPI library this process runs with is the one libkeel was built
+ * for?  (A program built with the other MPI's mpicc links both; it would
+ * crash in the first call that passes a handle.) */
+static int check_library(void)
+{
+  char v[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  if (MPI_Get_library_version(v, &len) != MPI_SUCCESS)
+    return KEEL_OK;
+  v[len < (int)sizeof v ? len : (int)sizeof v - 1] = '\0';
+#if defined(OPEN_MPI)
+  bool ours = strstr(v, "Open MPI") != NULL;
+  const char *built = "Open MPI";
+#elif defined(MPICH_VERSION)
+  bool ours = strstr(v, "MPICH") != NULL;
+  const char *built = "MPICH";
+#else
+  bool ours = true;
+  const char *built = "?";
+#endif
+  if (ours)
+    return KEEL_OK;
+  char *nl = strchr(v, '\n');
+  if (nl)
+    *nl = '\0';
+  char why[400];
+  snprintf(why, sizeof why, "libkeel is built with %s, but this program runs "
+           "with another MPI library (%.80s): build it with the mpicc of "
+           "keel's MPI", built, v);
+  return refuse(why);
+}
+
 int keel__launch_check_before(void)
 {
+  if (check_library())
+    return KEEL_EMPI;
 #if defined(OPEN_MPI)
   if (under_srun() && !set("PMIX_RANK"))
     return refuse("started by srun without PMIx, which Open MPI needs: "
@@ -82,6 +116,15 @@ int keel__launch_check_after(int world_size)
     if (i == 2 && !under_srun())
       continue;
     long n = value(sizes[i]);
+    if (n > 1 && i == 2)
+      return refuse("started by srun without a PMI this MPI speaks: run "
+#if defined(MPICH_VERSION)
+                    "srun --mpi=pmi2 (MPICH)"
+#else
+                    "srun --mpi=pmix"
+#endif
+                    ", or keelrun inside the allocation (a lost rank then "
+                    "does not cancel the step)");
     if (n > 1) {
       char why[400];
       snprintf(why, sizeof why, "MPI sees this process alone, but its "

@@ -260,6 +260,7 @@ static double seconds = 30;
 
 static void test_chaos(void)
 {
+  TU_SKIP_IF(tu_no_spawn()); /* needs MPI_Comm_spawn */
   printf("\n  chaos: seed %#" PRIx64 ", %.0f s\n", rng, seconds);
   double t0 = tu_now();
   size_t rss_start = 0;

@@ -61,6 +61,7 @@ static void submit_many(keel_executor *e, keel_future **fs, int n, int ms)
 
 static void test_retry_culprit_fails_alone(void)
 {
+  TU_SKIP_IF(tu_no_spawn()); /* needs MPI_Comm_spawn */
   WATCHDOG(120);
   keel_executor *e = make(KEEL_ON_CRASH_RETRY, 2);
   keel_future *before[10], *after[10], *p;
@@ -84,6 +85,7 @@ static void test_retry_culprit_fails_alone(void)
 
 static void test_fail_task_culprit_fails_alone(void)
 {
+  TU_SKIP_IF(tu_no_spawn()); /* needs MPI_Comm_spawn */
   WATCHDOG(120);
   keel_executor *e = make(KEEL_ON_CRASH_FAIL_TASK, 0);
   keel_future *fs[10], *p;
@@ -102,6 +104,7 @@ static void test_fail_task_culprit_fails_alone(void)
 
 static void test_break_then_whole_pool(void)
 {
+  TU_SKIP_IF(tu_no_spawn()); /* needs MPI_Comm_spawn */
   WATCHDOG(120);
   keel_executor *e = make(KEEL_ON_CRASH_BREAK, 0);
   keel_future *p, *fs[10];
@@ -122,6 +125,7 @@ static void test_break_then_whole_pool(void)
  * on a process of its own (two distinct nannies answer). */
 static void test_pool_size_after_five_kills(void)
 {
+  TU_SKIP_IF(tu_no_spawn()); /* needs MPI_Comm_spawn */
   WATCHDOG(240);
   keel_executor *e = make(KEEL_ON_CRASH_FAIL_TASK, 0);
   for (int k = 0; k < 5; k++) {

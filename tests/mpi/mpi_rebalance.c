@@ -337,6 +337,7 @@ static void test_first_tasks_spread(void)
  * replaced: the pool is whole again. */
 static void test_recall_vs_rank_loss(void)
 {
+  TU_SKIP_IF(tu_no_spawn()); /* needs MPI_Comm_spawn */
   WATCHDOG(120);
   enum { N = 12 };
   keel_executor *ex = make_executor(KEEL_ON_CRASH_FAIL_TASK, 0, 0);

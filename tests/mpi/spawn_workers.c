@@ -17,6 +17,7 @@ static keel_executor *ex; /* the executor the tests share, in order */
 
 static void test_default_workers_are_spawned_and_pinned(void)
 {
+  TU_SKIP_IF(tu_no_spawn()); /* needs MPI_Comm_spawn */
   WATCHDOG(60);
   where w[64];
   keel_options o;
@@ -31,6 +32,7 @@ static void test_default_workers_are_spawned_and_pinned(void)
 
 static void test_resize_grows_by_spawning(void)
 {
+  TU_SKIP_IF(tu_no_spawn()); /* needs MPI_Comm_spawn */
   WATCHDOG(60);
   where w[64];
   int n = expected_default() + 1;
@@ -42,6 +44,7 @@ static void test_resize_grows_by_spawning(void)
 
 static void test_shrink_keeps_queued_work(void)
 {
+  TU_SKIP_IF(tu_no_spawn()); /* needs MPI_Comm_spawn */
   WATCHDOG(60);
   enum { N = 40 };
   keel_future *fs[N];
@@ -65,6 +68,7 @@ static void test_shrink_keeps_queued_work(void)
  * a new rank is spawned in its place, and the executor goes on. */
 static void test_lost_rank_is_replaced(void)
 {
+  TU_SKIP_IF(tu_no_spawn()); /* needs MPI_Comm_spawn */
   WATCHDOG(60);
   CU_ASSERT_EQUAL_FATAL(keel_executor_resize(ex, 2), KEEL_OK);
   keel_future *f = NULL;
