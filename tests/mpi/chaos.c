@@ -300,8 +300,9 @@ static void test_chaos(void)
   CU_ASSERT(counts[NANNY_KILL][0] + counts[NANNY_STOP][0] > 0 ||
             seconds < 20); /* the rank faults happened */
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-  /* flat over the rounds that lose no rank: allocator noise only */
-  CU_ASSERT(task_growth <= 8192);
+  /* flat over the rounds that lose no rank (tests/scripts/chaos makes
+   * big blocks mmapped, so RSS follows live memory): allocator noise */
+  CU_ASSERT(task_growth <= 4096);
 #endif
 }
 
