@@ -97,6 +97,14 @@ int keel__launch_check_before(void)
                   "another MPI's launcher (PMI_RANK is set: MPICH's "
                   "mpiexec?): start it with Open MPI's mpirun, or keelrun");
 #elif defined(MPICH_VERSION)
+  /* MPICH's PMI client needs PMI_FD or PMI_PORT (srun --mpi=pmi2 sets
+   * them): without, each rank would start alone.  Said before MPI_Init,
+   * which takes long enough for srun to end the step over the other
+   * ranks' failures before rank 0 could speak. */
+  if (under_srun() && !set("PMI_FD") && !set("PMI_PORT"))
+    return refuse("started by srun without a PMI this MPI speaks: run "
+                  "srun --mpi=pmi2 (MPICH), or keelrun inside the "
+                  "allocation (a lost rank then does not cancel the step)");
   if (set("OMPI_COMM_WORLD_SIZE") && value("OMPI_COMM_WORLD_SIZE") > 1)
     return refuse("this program is built with MPICH but was started by Open "
                   "MPI's mpirun (OMPI_COMM_WORLD_SIZE is set): each rank "
