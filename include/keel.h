@@ -165,6 +165,8 @@ typedef struct keel_options {
                                  10 ms of work (keel's prefetch window) */
   size_t max_pending;         /* tasks submitted and not finished at most:
                                  keel_submit waits for room; 0 = 1,000,000 */
+  int quiet_crashes;          /* 1: the master prints no crash report on
+                                 stderr (the program reports them itself) */
 } keel_options;
 
 typedef struct keel_executor keel_executor;

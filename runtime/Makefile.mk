@@ -21,7 +21,7 @@ runtime_libkeel_core_la_SOURCES = \
 	runtime/api/drain.c runtime/api/callback.c \
 	runtime/master/master.h runtime/master/ranks.c \
 	runtime/master/transport.c runtime/master/watch.c \
-	runtime/master/output.c \
+	runtime/master/output.c runtime/master/report.c \
 	runtime/master/dispatch.c \
 	runtime/master/manager.c \
 	runtime/worker/worker.h runtime/worker/spawn.c \

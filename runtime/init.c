@@ -61,6 +61,8 @@ static int take_world_role(void)
   if (rank != 0)
     keel__nanny_main(init.comm, rank, index, node_workers);
   keel__self.role = KEEL__ROLE_MASTER;
+  keel__self.rank = 0;
+  keel__log_init(); /* the master names a bad KEEL_LOG */
   if (size > 1) /* else it binds as it spawns its workers */
     keel__bind_master(node_workers);
   return KEEL_OK;
@@ -82,6 +84,7 @@ int keel_init(int *argc, char ***argv)
   }
   if (role && !strcmp(role, "task")) {
     keel__self.role = KEEL__ROLE_TASK;
+    keel__log_init();
     keel__taskproc_main();
   }
   int rc = keel__comm_init(argc, argv, &init.mpi_ours);
@@ -101,6 +104,8 @@ int keel_init(int *argc, char ***argv)
     return rc;
   keel__drain_install();
   atexit(at_exit_finalize);
+  keel__log_at(KEEL__LOG_INFO, "master up: %d world rank(s)%s", world,
+               world == 1 ? ", workers spawned as executors ask" : "");
   return KEEL_OK;
 }
 

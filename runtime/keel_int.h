@@ -66,14 +66,30 @@ enum keel__role { KEEL__ROLE_NONE, KEEL__ROLE_MASTER, KEEL__ROLE_NANNY,
                   KEEL__ROLE_TASK };
 struct keel__self {
   int role;        /* KEEL__ROLE_*, set once by keel_init() */
+  int rank;        /* world rank (the master 0), -1 while unknown */
   char host[256];  /* gethostname() */
   int core;        /* the core this rank is bound to, -1 if none */
   char **argv;     /* a copy of main's, for spawning processes */
 };
 extern struct keel__self keel__self;
-/* Report an internal problem on stderr, prefixed with keel, the role, the
- * host and the pid. */
-void keel__log(const char *fmt, ...) KEEL_PRINTF(1, 2);
+/* KEEL_LOG's levels: a line is printed when its level is at most
+ * keel__log_level (default warn). */
+enum keel__level { KEEL__LOG_ERROR, KEEL__LOG_WARN, KEEL__LOG_INFO,
+                   KEEL__LOG_DEBUG };
+extern int keel__log_level;
+/* Read KEEL_LOG (keel_init, before anything is logged). */
+void keel__log_init(void);
+/* One line on stderr: ISO time with milliseconds, keel[role rank
+ * host:pid], the level, the message. */
+void keel__log_at(int level, const char *fmt, ...) KEEL_PRINTF(2, 3);
+/* A problem keel works around or reports: level warn. */
+#define keel__log(...) keel__log_at(KEEL__LOG_WARN, __VA_ARGS__)
+/* The life of a task, for KEEL_LOG=debug: costs one test otherwise. */
+#define keel__debug(...)                                                     \
+  do {                                                                       \
+    if (keel__log_level >= KEEL__LOG_DEBUG)                                  \
+      keel__log_at(KEEL__LOG_DEBUG, __VA_ARGS__);                            \
+  } while (0)
 
 /* ---- env.c: keel's environment variables ---- */
 /* Each returns def when the variable is unset or empty.  A bad value gets

@@ -76,6 +76,12 @@ check_PROGRAMS += tests/mpi/init_errors
 tests_mpi_init_errors_SOURCES = tests/mpi/init_errors.c $(TESTS_SHARED)
 TESTS += tests/mpi/init_errors
 
+# Crash reports on the master's stderr: one block per crash, none when
+# quiet_crashes says so.
+check_PROGRAMS += tests/mpi/mpi_reports
+tests_mpi_mpi_reports_SOURCES = tests/mpi/mpi_reports.c $(TESTS_SHARED)
+TESTS += tests/mpi/mpi_reports
+
 # What a callback may call: blocking, waiting, shutting down, finalizing.
 check_PROGRAMS += tests/mpi/mpi_callbacks
 tests_mpi_mpi_callbacks_SOURCES = tests/mpi/mpi_callbacks.c $(TESTS_SHARED)

@@ -153,6 +153,10 @@ static int exec_start(const keel_options *o, keel_executor **out)
   keel__queue_insert_tail(&keel__hub.new_execs, &ex->hub_node);
   keel__hub_wake_locked();
   keel__hub_unlock();
+  keel__log_at(KEEL__LOG_INFO, "executor %u created (max_workers %d, "
+               "on_crash %d, max_inflight %d, task_timeout %g s)", ex->id,
+               ex->opt.max_workers, ex->opt.on_crash, ex->opt.max_inflight,
+               ex->opt.task_timeout);
   *out = ex;
   return KEEL_OK;
 }
@@ -253,6 +257,11 @@ int keel_executor_shutdown(keel_executor *ex, int flags)
     return KEEL_EINVAL;
   if (flags & KEEL_SHUTDOWN_KILL) /* what has not started goes too */
     flags |= KEEL_SHUTDOWN_CANCEL;
+  keel__log_at(KEEL__LOG_INFO, "executor %u shut down (%s)", ex->id,
+               flags & KEEL_SHUTDOWN_KILL     ? "kill"
+               : flags & KEEL_SHUTDOWN_CANCEL ? "cancel"
+               : flags & KEEL_SHUTDOWN_WAIT   ? "wait"
+                                              : "no wait");
   /* WAIT waits for ex's callbacks, and this thread runs them. */
   if ((flags & KEEL_SHUTDOWN_WAIT) && keel__future_cb_executor() == ex)
     return KEEL_EDEADLK;
@@ -396,6 +405,8 @@ static int submit_until(keel_executor *ex, uint64_t fn, uint32_t item_size,
     keel_future_release(f);
     return rc;
   }
+  keel__debug("task %llu submitted to executor %u (%zu bytes)",
+              (unsigned long long)f->task_id, ex->id, len);
   *out = f;
   return KEEL_OK;
 }

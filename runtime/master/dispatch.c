@@ -171,6 +171,10 @@ static void finish(keel__sched *s, keel_future *f, int code, char *data,
                    size_t len, const keel_error *e)
 {
   keel__assert(!keel__queue_linked(&f->node) && s->outstanding > 0);
+  keel__debug("task %llu of executor %u done: %s%s%s",
+              (unsigned long long)f->task_id, s->ex->id,
+              code ? keel_strerror(code) : "result",
+              e && e->message ? ": " : "", e && e->message ? e->message : "");
   free(f->arg); /* no retry can need it any more */
   f->arg = NULL;
   keel__future_batch_finish(f, code, data, len, e);
@@ -514,6 +518,9 @@ static void send_tasks(keel__master *m, keel__sched *s, keel__xworker *w,
     keel__wire_put_task(&b, &t);
     fs[i]->rank = w->rank;
     inflight_push(w, fs[i]);
+    keel__debug("task %llu of executor %u sent to rank %d (%d queued there)",
+                (unsigned long long)fs[i]->task_id, s->ex->id, w->rank,
+                w->inflight);
   }
   keel__wire_finish(&b, 0, (uint32_t)n);
   m->send(m, w->rank, &b);
@@ -772,6 +779,19 @@ static char *death_message(const keel__death *d, const keel__xworker *w,
   return msg;
 }
 
+/* What becomes of f after its crash, for the report. */
+static keel__fate fate(const keel_executor *ex, const keel_future *f,
+                       int code)
+{
+  const keel_options *o = &ex->opt;
+  if (code == KEEL_EWORKER && o->on_crash == KEEL_ON_CRASH_BREAK)
+    return (keel__fate){KEEL__FATE_BREAK, 0, 0};
+  if (code == KEEL_EWORKER && o->on_crash == KEEL_ON_CRASH_RETRY &&
+      f->tries < o->max_retries)
+    return (keel__fate){KEEL__FATE_RETRY, f->tries + 1, o->max_retries};
+  return (keel__fate){KEEL__FATE_FAIL, f->tries, o->max_retries};
+}
+
 static void requeue_or_fail(keel__sched *s, keel_future *f, int code,
                             const keel_error *e)
 {
@@ -832,6 +852,8 @@ void keel__dispatch_death(keel__master *m, keel__sched *s, int rank,
   int code = d->cause == KEEL__C_DEADLINE ? KEEL_EDEADLINE : KEEL_EWORKER;
   keel_error e = {code, text, rank, host, d->signal,
                   d->exit_status, f ? f->task_id : 0, d->backtrace};
+  if (f)
+    keel__report_crash(ex, &e, fate(ex, f, code));
   if (f && code == KEEL_EWORKER && ex->opt.on_crash == KEEL_ON_CRASH_BREAK) {
     break_exec(s, text); /* first: whoever sees the crash sees it broken */
     keel__future_batch_begin();

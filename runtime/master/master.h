@@ -176,6 +176,17 @@ void keel__output_stop(keel__printer *p);
 void keel__output_lines(keel__printer *p, const keel__output *rec, int rank,
                         const char *host);
 
+/* ---- report.c ---- */
+/* What a crash does to its task's future. */
+typedef struct keel__fate {
+  enum { KEEL__FATE_RETRY, KEEL__FATE_FAIL, KEEL__FATE_BREAK } what;
+  int tries, max_retries; /* RETRY: this retry of max_retries */
+} keel__fate;
+/* A task's crash (KEEL_EWORKER, KEEL_EDEADLINE): one report block on
+ * stderr, unless the executor's quiet_crashes or KEEL_LOG=error. */
+void keel__report_crash(const keel_executor *ex, const keel_error *e,
+                        keel__fate fate);
+
 /* ---- dispatch.c ---- */
 
 /* One worker rank as an executor sees it. */

@@ -270,6 +270,8 @@ static void run_task(const keel__task *t)
   tp.name = name;
   atomic_store(&tp.shm->started, t0);
   atomic_store(&tp.shm->task_id, t->id);
+  keel__debug("task %llu (%s) starts", (unsigned long long)t->id,
+              name ? name : "?");
   if (!fn) {
     keel_buf_printf(res, "task function %016llx is not registered in the "
                     "task process (is it the same binary?)",
@@ -289,6 +291,9 @@ static void run_task(const keel__task *t)
     atomic_store(&tp.shm->out_task, t->id);
   double t1 = keel__clock_now();
   double us = (t1 - t0) * 1e6;
+  keel__debug("task %llu (%s) ends after %.0f us: %s",
+              (unsigned long long)t->id, name ? name : "?", us,
+              status ? keel_strerror(status) : "ok");
   keel__result r = {t->id, status, us > 4e9 ? 4000000000u : (uint32_t)us,
                     res->data, (uint32_t)res->len};
   send_result(&r);

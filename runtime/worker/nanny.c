@@ -233,6 +233,8 @@ void keel__nanny_main(MPI_Comm comm, int rank, int index, int node_workers)
   char desc[160];
   keel__nanny *n = &nanny;
   keel__self.role = KEEL__ROLE_NANNY;
+  keel__self.rank = rank;
+  keel__log_init();
   keel__self.core = keel__bind_self(index, node_workers, desc,
                                     sizeof desc);
   keel__bind_report(rank, desc);
