@@ -324,6 +324,25 @@ static void record(farm *fm, size_t seq, const outcome *r, const char *host,
   }
 }
 
+/* One line on stderr for a line that failed (its output, and the joblog,
+ * are easy to miss): its Seq, host, status or signal, and its command cut
+ * to 80 characters. */
+static void say_failed(const farm *fm, size_t seq, const outcome *r,
+                       const char *host)
+{
+  const char *cmd = fm->line[seq];
+  size_t n = strlen(cmd);
+  char how[64];
+  if (r->signal)
+    snprintf(how, sizeof how, "killed by signal %d (SIG%s)", r->signal,
+             sigabbrev_np(r->signal) ? sigabbrev_np(r->signal) : "?");
+  else
+    snprintf(how, sizeof how, "exit status %d", r->exitval);
+  fprintf(stderr, "keelrun: line %zu failed on %.*s: %s: %.*s%s\n", seq,
+          (int)r->nhost, host, how, n > 80 ? 77 : (int)n, cmd,
+          n > 80 ? "..." : "");
+}
+
 /* A line whose task returned no outcome: timed out (its Starttime is then
  * the deadline's start), its task process died or its worker was lost
  * (Starttime now, runtime 0: when it started is not known). */
@@ -479,6 +498,8 @@ static bool finish_line(farm *fm, keel_executor *ex, slot *x, int runs)
     record_failure(fm, x->seq, x->f, rc);
   } else {
     record(fm, x->seq, &r, rest, rest + r.nhost, rest + r.nhost + r.nout);
+    if (r.exitval || r.signal)
+      say_failed(fm, x->seq, &r, rest);
   }
   keel_future_release(x->f);
   x->f = NULL; /* done with: a drain must not look at it */
@@ -620,6 +641,7 @@ static keel_executor *open_executor(const farm_opts *o)
   keel_options_init(&ko);
   ko.task_timeout = o->timeout;
   ko.on_crash = KEEL_ON_CRASH_FAIL_TASK; /* one line fails, not the farm */
+  ko.quiet_crashes = 1; /* record_failure() says it, naming the line */
   ko.max_inflight = 1; /* a line never waits behind a long one */
   int rc = keel_executor_create(&ko, &ex);
   if (rc)
