@@ -134,8 +134,10 @@ static const char *joined(const char *name, const char *value)
 int keelrun_cmd_env(keelrun_cmd *c, const char *name, const char *value)
 {
   setenv(name, value, 1); /* for a local rank whatever the launcher does */
-  if (c->family == KEELRUN_HYDRA)
-    return keelrun_cmd_add(c, "-genv") || add2(c, name, value) ? -1 : 0;
+  if (c->family == KEELRUN_HYDRA) { /* copies: value may be the caller's */
+    const char *n = strdup(name), *v = strdup(value);
+    return n && v && !keelrun_cmd_add(c, "-genv") && !add2(c, n, v) ? 0 : -1;
+  }
   const char *kv = joined(name, value);
   return kv ? add2(c, "-x", kv) : -1;
 }

@@ -64,7 +64,8 @@ int keelrun_cmd_add(keelrun_cmd *c, const char *s);
  * when asked. */
 int keelrun_cmd_start(keelrun_cmd *c, const char *launcher, int ranks,
                       bool oversubscribe);
-/* Export NAME=VALUE to every rank. */
+/* Export NAME=VALUE to every rank (both copied: they may be the caller's
+ * stack). */
 int keelrun_cmd_env(keelrun_cmd *c, const char *name, const char *value);
 /* The user's -x VAR[=VALUE]: VALUE, or VAR's value here. */
 int keelrun_cmd_export(keelrun_cmd *c, const char *spec);
