@@ -20,11 +20,6 @@ int keel__log_level = KEEL__LOG_WARN;
 
 static const char *const levels[] = {"error", "warn", "info", "debug"};
 
-void keel__log_init(void)
-{
-  keel__log_level = keel__env_choice("KEEL_LOG", levels, 4, KEEL__LOG_WARN);
-}
-
 void keel__log_at(int level, const char *fmt, ...)
 {
   static const char *roles[] = {"", "master", "nanny", "task"};
