@@ -54,6 +54,16 @@ static void wait_all(keel_future **fs, int n)
     keel_future_release(fs[i]);
 }
 
+/* Wait for fs, shut ex down, put stderr back: the lines that say a task
+ * crashed, and the text in *text (to free). */
+static int crashes_said(keel_executor *ex, keel_future **fs, int n,
+                        int flags, char **text)
+{
+  wait_all(fs, n);
+  keel_executor_shutdown(ex, flags);
+  return release_stderr("warn: task crashed: task ", text);
+}
+
 /* FAIL_TASK: each crash, one block, with its backtrace and its fate. */
 static void test_one_block_per_crash(void)
 {
@@ -63,10 +73,8 @@ static void test_one_block_per_crash(void)
   catch_stderr();
   for (int i = 0; i < 6; i++)
     fs[i] = submit_int(ex, i % 2 ? t_segv : t_square, i);
-  wait_all(fs, 6);
-  keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
   char *text;
-  CU_ASSERT_EQUAL(release_stderr("warn: task crashed: task ", &text), 3);
+  CU_ASSERT_EQUAL(crashes_said(ex, fs, 6, KEEL_SHUTDOWN_WAIT, &text), 3);
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "(t_segv) on rank "));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "signal 11"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "on_crash FAIL_TASK: its future fails "
@@ -86,10 +94,8 @@ static void test_break_is_one_block(void)
   fs[0] = submit_int(ex, t_segv, 0);
   for (int i = 1; i < 20; i++)
     fs[i] = submit_int(ex, t_sleep_ms, 50);
-  wait_all(fs, 20);
-  keel_executor_shutdown(ex, KEEL_SHUTDOWN_CANCEL);
   char *text;
-  CU_ASSERT_EQUAL(release_stderr("task crashed:", &text), 1);
+  CU_ASSERT_EQUAL(crashes_said(ex, fs, 20, KEEL_SHUTDOWN_CANCEL, &text), 1);
   CU_ASSERT_EQUAL(strstr(text, "the executor is broken") != NULL, 1);
   free(text);
 }
@@ -106,10 +112,8 @@ static void test_retry_each_crash(void)
   CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
   keel_future *f = submit_int(ex, t_segv, 0);
   catch_stderr();
-  wait_all(&f, 1);
-  keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
   char *text;
-  CU_ASSERT_EQUAL(release_stderr("task crashed:", &text), 3);
+  CU_ASSERT_EQUAL(crashes_said(ex, &f, 1, KEEL_SHUTDOWN_WAIT, &text), 3);
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "run again (retry 1 of 2)"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "run again (retry 2 of 2)"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "on_crash RETRY: its future fails"));
@@ -124,10 +128,8 @@ static void test_deadline_reported(void)
   keel_future *f;
   catch_stderr();
   f = submit_int(ex, t_sleep_ms, 5000);
-  wait_all(&f, 1);
-  keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
   char *text;
-  CU_ASSERT_EQUAL(release_stderr("task crashed:", &text), 1);
+  CU_ASSERT_EQUAL(crashes_said(ex, &f, 1, KEEL_SHUTDOWN_WAIT, &text), 1);
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "past task_timeout of 0.3 s"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "fails with KEEL_EDEADLINE"));
   free(text);
@@ -147,10 +149,8 @@ static void test_quiet_crashes(void)
   catch_stderr();
   for (int i = 0; i < 3; i++)
     fs[i] = submit_int(ex, t_segv, i);
-  wait_all(fs, 3);
-  keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
   char *text;
-  CU_ASSERT_EQUAL(release_stderr("task crashed:", &text), 0);
+  CU_ASSERT_EQUAL(crashes_said(ex, fs, 3, KEEL_SHUTDOWN_WAIT, &text), 0);
   free(text);
 }
 
