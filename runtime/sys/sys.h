@@ -97,8 +97,8 @@ int keel__bind_per_worker(void);
 /* KEEL_BIND=none: nobody is bound. */
 bool keel__bind_off(void);
 /* Bind this process to the cores of worker `index` among the
- * `node_workers` workers of its node, and set the task processes' thread
- * counts to match (threads.c); returns the first core's logical index,
+ * `node_workers` workers of its node, and set the thread count its task
+ * processes get to match (threads.c); returns the first core's logical index,
  * or -1 when unbound (KEEL_BIND=none or no hwloc).  desc gets a
  * description for reports. */
 int keel__bind_self(int index, int node_workers, char *desc, size_t n);
@@ -111,7 +111,11 @@ void keel__bind_report(int rank, const char *desc);
 int keel__bind_cores(void);
 
 /* ---- threads.c: threads inside tasks ---- */
-/* Set OMP_NUM_THREADS and its kin to n where the user has not. */
+#define KEEL__THREAD_VARS 5 /* OMP_NUM_THREADS and its kin */
+/* Task processes get OMP_NUM_THREADS and its kin at n. */
 void keel__threads_limit(int n);
+/* Append "VAR=n" to env[k...] for each of them the user has not set (at
+ * most KEEL__THREAD_VARS); the new count. */
+size_t keel__threads_env(char **env, size_t k);
 
 #endif /* KEEL_SYS_H */

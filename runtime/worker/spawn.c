@@ -2,6 +2,7 @@
  * uses clone(CLONE_VM|CLONE_VFORK), so nothing of the MPI process is copied
  * or shared after exec), never a bare fork of an MPI rank. */
 #include "worker/worker.h"
+#include "sys/sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,13 +17,14 @@ extern char **environ;
 
 static char **child_env;
 
-/* environ without keel's task variables, plus the task role. */
+/* environ without keel's task variables, plus the task role and the
+ * thread counts of OMP_NUM_THREADS and its kin (sys/threads.c). */
 static char **make_env(void)
 {
   size_t n = 0, k = 0;
   while (environ[n])
     n++;
-  char **env = calloc(n + 3, sizeof *env);
+  char **env = calloc(n + 3 + KEEL__THREAD_VARS, sizeof *env);
   if (!env)
     return NULL;
   for (size_t i = 0; i < n; i++)
@@ -31,6 +33,7 @@ static char **make_env(void)
       env[k++] = environ[i];
   env[k++] = KEEL__ENV_ROLE "=task";
   env[k++] = keel__error_printf(KEEL__ENV_NANNY "=%d", (int)getpid());
+  keel__threads_env(env, k);
   return env;
 }
 
