@@ -196,7 +196,6 @@ static int slurm_read(keelrun_alloc *a, char *err, size_t n)
                 list ? list : "(unset)", listed, cpn, cpu_nodes);
   int per = threads_per_core();
   a->slurm = true;
-  a->nodes = (int)cpu_nodes;
   a->cores = (int)((cpus + per - 1) / per);
   a->slots = tpn ? (int)slots : (int)cpus;
   snprintf(a->where, sizeof a->where, "Slurm job %.40s", getenv("SLURM_JOB_ID"));
@@ -227,7 +226,7 @@ static int per_worker(const keelrun_alloc *a, int opt, char *err, size_t n)
 int keelrun_alloc_read(keelrun_alloc *a, const char *hostfile, int opt,
                        char *err, size_t n)
 {
-  *a = (keelrun_alloc){.nodes = 1};
+  *a = (keelrun_alloc){0};
   if (getenv("SLURM_JOB_ID")) {
     if (slurm_read(a, err, n))
       return -1;

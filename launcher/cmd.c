@@ -79,7 +79,7 @@ int keelrun_family_of(const char *launcher, keelrun_family *f, char *err,
     snprintf(err, n, "cannot tell which MPI %s belongs to: its --version "
              "names neither Open MPI nor MPICH's Hydra ('%.60s')",
              launcher, text);
-    return -1;
+    return -2;
   }
   return 0;
 }

@@ -276,9 +276,10 @@ static void need(int rc)
 static void pick_family(const opts *o, keelrun_cmd *c)
 {
   char err[512];
-  if (keelrun_family_of(o->mpirun, &c->family, err, sizeof err)) {
+  int rc = keelrun_family_of(o->mpirun, &c->family, err, sizeof err);
+  if (rc) {
     fprintf(stderr, "keelrun: %s\n", err);
-    exit(strncmp(err, "cannot start", 12) ? usage_status : 127);
+    exit(rc == -1 ? 127 : usage_status);
   }
   if (o->nmca && c->family != KEELRUN_OPENMPI)
     die("--mca is for Open MPI's mpirun; %s takes no MCA parameters",

@@ -14,7 +14,6 @@
 typedef struct keelrun_alloc {
   int cores;      /* cores for workers, every node together */
   int slots;      /* ranks the launcher places without oversubscribing */
-  int nodes;
   int per_worker; /* cores each worker gets */
   bool slurm;     /* inside a Slurm job: Slurm names the hosts */
   char where[96]; /* "this machine", "hostfile F", "Slurm job J" */
@@ -53,7 +52,8 @@ typedef struct keelrun_cmd {
 } keelrun_cmd;
 
 /* Which MPI the launcher belongs to, from what `launcher --version` says.
- * 0, or -1 with a message in err. */
+ * 0; or with a message in err, -1 when it cannot be started, -2 when it
+ * is no launcher keel knows. */
 int keelrun_family_of(const char *launcher, keelrun_family *f, char *err,
                       size_t n);
 const char *keelrun_family_name(keelrun_family f);

@@ -77,6 +77,7 @@ extern struct keel__self keel__self;
 enum keel__level { KEEL__LOG_ERROR, KEEL__LOG_WARN, KEEL__LOG_INFO,
                    KEEL__LOG_DEBUG };
 extern int keel__log_level;
+extern const char *const keel__log_levels[]; /* their names, for KEEL_LOG */
 /* Read KEEL_LOG (keel_init, before anything is logged). */
 void keel__log_init(void);
 /* One line on stderr: ISO time with milliseconds, keel[role rank

@@ -78,8 +78,8 @@ bool keel__env_switch(const char *name)
 /* Here, not in log.c: log.c is below every reader of the environment. */
 void keel__log_init(void)
 {
-  static const char *const levels[] = {"error", "warn", "info", "debug"};
-  keel__log_level = keel__env_choice("KEEL_LOG", levels, 4, KEEL__LOG_WARN);
+  keel__log_level = keel__env_choice("KEEL_LOG", keel__log_levels,
+                                     KEEL__LOG_DEBUG + 1, KEEL__LOG_WARN);
 }
 
 int keel__env_choice(const char *name, const char *const *words, int n,

@@ -18,7 +18,7 @@ struct keel__self keel__self = {.role = KEEL__ROLE_NONE, .rank = -1,
                                 .host = "?", .core = -1};
 int keel__log_level = KEEL__LOG_WARN;
 
-static const char *const levels[] = {"error", "warn", "info", "debug"};
+const char *const keel__log_levels[] = {"error", "warn", "info", "debug"};
 
 void keel__log_at(int level, const char *fmt, ...)
 {
@@ -36,7 +36,7 @@ void keel__log_at(int level, const char *fmt, ...)
     snprintf(rank, sizeof rank, " %d", keel__self.rank);
   int n = snprintf(line, sizeof line, "%s.%03ldZ keel[%s%s %s:%d] %s: ", when,
                    ts.tv_nsec / 1000000, roles[keel__self.role], rank,
-                   keel__self.host, (int)getpid(), levels[level]);
+                   keel__self.host, (int)getpid(), keel__log_levels[level]);
   va_start(ap, fmt);
   int more = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
   va_end(ap);

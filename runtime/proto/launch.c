@@ -51,6 +51,23 @@ static int refuse(const char *why)
   return KEEL_EMPI;
 }
 
+#if defined(MPICH_VERSION)
+/* srun without the PMI this MPI speaks: each rank would start alone. */
+static int refuse_srun(void)
+{
+  return refuse("started by srun without a PMI this MPI speaks: run "
+                "srun --mpi=pmi2 (MPICH), or keelrun inside the allocation "
+                "(a lost rank then does not cancel the step)");
+}
+#else
+static int refuse_srun(void)
+{
+  return refuse("started by srun without a PMI this MPI speaks: run "
+                "srun --mpi=pmix, or keelrun inside the allocation (a lost "
+                "rank then does not cancel the step)");
+}
+#endif
+
 /* The MPI library this process runs with is the one libkeel was built
  * for?  (A program built with the other MPI's mpicc links both; it would
  * crash in the first call that passes a handle.) */
@@ -102,9 +119,7 @@ int keel__launch_check_before(void)
    * which takes long enough for srun to end the step over the other
    * ranks' failures before rank 0 could speak. */
   if (under_srun() && !set("PMI_FD") && !set("PMI_PORT"))
-    return refuse("started by srun without a PMI this MPI speaks: run "
-                  "srun --mpi=pmi2 (MPICH), or keelrun inside the "
-                  "allocation (a lost rank then does not cancel the step)");
+    return refuse_srun();
   if (set("OMPI_COMM_WORLD_SIZE") && value("OMPI_COMM_WORLD_SIZE") > 1)
     return refuse("this program is built with MPICH but was started by Open "
                   "MPI's mpirun (OMPI_COMM_WORLD_SIZE is set): each rank "
@@ -116,23 +131,11 @@ int keel__launch_check_before(void)
 
 int keel__launch_check_after(int world_size)
 {
-  static const char *const sizes[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE",
-                                      "SLURM_STEP_NUM_TASKS"};
+  static const char *const sizes[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
   if (world_size != 1)
     return KEEL_OK;
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
-    if (i == 2 && !under_srun())
-      continue;
     long n = value(sizes[i]);
-    if (n > 1 && i == 2)
-      return refuse("started by srun without a PMI this MPI speaks: run "
-#if defined(MPICH_VERSION)
-                    "srun --mpi=pmi2 (MPICH)"
-#else
-                    "srun --mpi=pmix"
-#endif
-                    ", or keelrun inside the allocation (a lost rank then "
-                    "does not cancel the step)");
     if (n > 1) {
       char why[400];
       snprintf(why, sizeof why, "MPI sees this process alone, but its "
@@ -144,5 +147,7 @@ int keel__launch_check_after(int world_size)
       return refuse(why);
     }
   }
+  if (under_srun() && value("SLURM_STEP_NUM_TASKS") > 1)
+    return refuse_srun();
   return KEEL_OK;
 }

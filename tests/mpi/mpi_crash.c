@@ -245,12 +245,7 @@ KEEL_REGISTER(t_segv_counted);
 static void test_retry_gives_up(void)
 {
   WATCHDOG(60);
-  keel_options o;
-  keel_executor *ex;
-  keel_options_init(&o);
-  o.on_crash = KEEL_ON_CRASH_RETRY;
-  o.max_retries = 2;
-  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
+  keel_executor *ex = make_retry_executor(2);
   char path[64];
   snprintf(path, sizeof path, "/tmp/keel-retry-%d", (int)getpid());
   unlink(path);

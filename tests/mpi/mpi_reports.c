@@ -104,12 +104,7 @@ static void test_break_is_one_block(void)
 static void test_retry_each_crash(void)
 {
   WATCHDOG(120);
-  keel_options o;
-  keel_executor *ex;
-  keel_options_init(&o);
-  o.on_crash = KEEL_ON_CRASH_RETRY;
-  o.max_retries = 2;
-  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
+  keel_executor *ex = make_retry_executor(2);
   keel_future *f = submit_int(ex, t_segv, 0);
   catch_stderr();
   char *text;

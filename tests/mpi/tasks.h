@@ -272,6 +272,19 @@ static inline keel_executor *make_executor(int on_crash, double timeout,
   return ex;
 }
 
+/* An executor that runs a crashed task again, up to max_retries times;
+ * fails the test if it cannot be made. */
+static inline keel_executor *make_retry_executor(int max_retries)
+{
+  keel_options o;
+  keel_executor *ex = NULL;
+  keel_options_init(&o);
+  o.on_crash = KEEL_ON_CRASH_RETRY;
+  o.max_retries = max_retries;
+  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
+  return ex;
+}
+
 /* Submit fn(x) for an int x; fails the test if it cannot be. */
 static inline keel_future *submit_int(keel_executor *ex, keel_task_fn *fn,
                                       int x)
