@@ -779,7 +779,8 @@ static char *death_message(const keel__death *d, const keel__xworker *w,
   return msg;
 }
 
-/* What becomes of f after its crash, for the report. */
+/* What becomes of f after its crash under its executor's policy: the
+ * report says it, and dispatch_death does it. */
 static keel__fate fate(const keel_executor *ex, const keel_future *f,
                        int code)
 {
@@ -793,11 +794,9 @@ static keel__fate fate(const keel_executor *ex, const keel_future *f,
 }
 
 static void requeue_or_fail(keel__sched *s, keel_future *f, int code,
-                            const keel_error *e)
+                            const keel_error *e, keel__fate to)
 {
-  const keel_options *o = &s->ex->opt;
-  if (o->on_crash == KEEL_ON_CRASH_RETRY && code == KEEL_EWORKER &&
-      f->tries < o->max_retries) {
+  if (to.what == KEEL__FATE_RETRY) {
     f->tries++; /* it stays RUNNING: the user saw it start */
     pend_push(s, f, true);
     return;
@@ -852,15 +851,17 @@ void keel__dispatch_death(keel__master *m, keel__sched *s, int rank,
   int code = d->cause == KEEL__C_DEADLINE ? KEEL_EDEADLINE : KEEL_EWORKER;
   keel_error e = {code, text, rank, host, d->signal,
                   d->exit_status, f ? f->task_id : 0, d->backtrace};
-  if (f)
-    keel__report_crash(ex, &e, fate(ex, f, code));
-  if (f && code == KEEL_EWORKER && ex->opt.on_crash == KEEL_ON_CRASH_BREAK) {
-    break_exec(s, text); /* first: whoever sees the crash sees it broken */
-    keel__future_batch_begin();
-    finish(s, f, code, NULL, 0, &e);
-    keel__future_batch_end();
-  } else if (f) {
-    requeue_or_fail(s, f, code, &e);
+  if (f) {
+    keel__fate to = fate(ex, f, code);
+    keel__report_crash(ex, &e, to);
+    if (to.what == KEEL__FATE_BREAK) {
+      break_exec(s, text); /* first: whoever sees the crash sees it broken */
+      keel__future_batch_begin();
+      finish(s, f, code, NULL, 0, &e);
+      keel__future_batch_end();
+    } else {
+      requeue_or_fail(s, f, code, &e, to);
+    }
   }
   free(msg);
 }
