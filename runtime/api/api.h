@@ -51,6 +51,7 @@ struct keel_future {
   int rank;         /* the worker that ran it last, -1 before */
   double est;       /* the manager's: its estimated run time when sent */
   const char *host; /* that worker's host, once its result came */
+  uint64_t printed; /* output bytes queued when it completed (printed.c) */
   struct keel_executor *ex;
   keel__queue node; /* in one queue of its executor at a time */
 };
@@ -90,6 +91,15 @@ void keel__future_batch_end(void);
 /* What completion.c hangs on a future: called (locked) when f completes,
  * for its watchers.  Set once, before any watcher exists. */
 void keel__future_set_watch_hook(void (*hook)(keel_future *f));
+
+/* ---- printed.c: a task's output before its result ---- */
+/* The master's printer (master/output.c) queued n bytes; wrote n more. */
+void keel__printed_queued(size_t n);
+void keel__printed_written(size_t n);
+/* The bytes queued so far: a future completing now waits for them. */
+uint64_t keel__printed_mark(void);
+/* Wait until mark bytes are written, or the deadline passes. */
+void keel__printed_wait(uint64_t mark, double deadline);
 
 /* ---- hub.c: where user threads and the manager thread meet ---- */
 struct keel__hub {

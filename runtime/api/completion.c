@@ -128,6 +128,8 @@ int keel_completion_next(keel_completion *it, double timeout, keel_future **f)
     }
   }
   keel__future_unlock();
+  if (rc == KEEL_OK)
+    keel__printed_wait((*f)->printed, deadline);
   return rc;
 }
 

@@ -290,6 +290,8 @@ int keel_executor_shutdown(keel_executor *ex, int flags)
   ex->released = true; /* the manager frees it once finished */
   keel__hub_wake_locked();
   keel__hub_unlock();
+  if (flags & KEEL_SHUTDOWN_WAIT) /* and the lines its tasks printed */
+    keel__printed_wait(keel__printed_mark(), -1);
   return KEEL_OK;
 }
 

@@ -65,20 +65,9 @@ bool keel__future_wait_until(double deadline)
     wait_cond(NULL);
     return true;
   }
-  double now = keel__clock_now();
-  if (now >= deadline)
-    return false;
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  double left = deadline - now;
-  if (!(left < 1e6)) /* huge or NaN: (time_t) would be undefined, and an */
-    left = 1e6;      /* invalid time makes timedwait fail without waiting */
-  ts.tv_sec += (time_t)left;
-  ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
+  if (!keel__clock_abstime(deadline, &ts))
+    return false;
   wait_cond(&ts);
   return true;
 }
@@ -129,6 +118,7 @@ bool keel__future_finish_locked(keel_future *f, int code, char *data,
   }
   f->data = data;
   f->len = len;
+  f->printed = keel__printed_mark();
   if (code) {
     if (e)
       keel__error_set(&f->err, code, e->message, e->rank, e->host, e->signal,
@@ -182,6 +172,7 @@ static void run_posted(void *item)
   keel_future *f = item;
   keel_executor *ex = f->ex;
   running_for = ex;
+  keel__printed_wait(f->printed, -1);
   keel__future_run_cbs(f);
   running_for = NULL;
   keel_future_release(f); /* the executor's reference */
@@ -266,7 +257,8 @@ int keel_future_result(keel_future *f, double timeout, const void **data,
   keel__future_lock();
   while (!is_done(f) && keel__future_wait_until(deadline))
     ;
-  if (!is_done(f)) {
+  bool done = is_done(f);
+  if (!done) {
     rc = KEEL_ETIMEDOUT;
   } else {
     rc = f->err.code;
@@ -276,6 +268,8 @@ int keel_future_result(keel_future *f, double timeout, const void **data,
       *len = rc ? 0 : f->len;
   }
   keel__future_unlock();
+  if (done)
+    keel__printed_wait(f->printed, deadline);
   return rc;
 }
 
@@ -349,6 +343,7 @@ int keel_future_on_done(keel_future *f, void (*cb)(keel_future *, void *),
     keel__queue_insert_tail(&f->cbs, &c->node);
   keel__future_unlock();
   if (done) {
+    keel__printed_wait(f->printed, -1);
     cb(f, arg);
     free(c);
   }
@@ -420,7 +415,12 @@ int keel_wait(keel_future *const *fs, size_t n, int return_when,
   while (!(holds = wait_holds(fs, n, return_when, &first, &done)) &&
          keel__future_wait_until(deadline))
     ;
+  uint64_t printed = 0;
+  for (size_t i = 0; i < n; i++)
+    if (is_done(fs[i]) && fs[i]->printed > printed)
+      printed = fs[i]->printed;
   keel__future_unlock();
+  keel__printed_wait(printed, deadline);
   if (ndone)
     *ndone = done;
   return holds ? KEEL_OK : KEEL_ETIMEDOUT;

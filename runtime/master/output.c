@@ -2,8 +2,8 @@
  *
  * Nannies send what their task processes write on stdout and stderr in
  * OUTPUT messages (worker/lines.c), each record whole lines of one task.
- * The master alone prints them, one write() per record, so that lines of
- * different tasks never mix (a line longer than KEEL__LINE_MAX is cut
+ * The master alone prints them, each record whole lines in writes of
+ * their own (write_lines), so that lines of different tasks never mix (a line longer than KEEL__LINE_MAX is cut
  * into lines of that size): the job's output is one stream, which
  * mpirun and keelrun pass on in order.  With KEEL_TAG_OUTPUT (keelrun
  * --tag-output) each line starts with "[rank R host H task T] ".
@@ -11,11 +11,13 @@
  * The manager thread must not block on a slow reader of our stdout, so a
  * thread of this file does the writing; past OUTPUT_BACKLOG bytes queued
  * the manager waits for it: a job prints no faster than its output is
- * read. */
+ * read.  A task's lines are written before the program sees its future
+ * done (api/printed.c). */
 #include "master/master.h"
 #include "sys/sys.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,28 @@ typedef struct chunk {
   char data[];
 } chunk;
 
+/* Write whole lines, at most PIPE_BUF bytes per write() where the lines
+ * allow it: a write that large is atomic on a pipe, so a line the program
+ * writes itself lands between task lines, never inside one (unless a task
+ * line is longer than PIPE_BUF: that one goes in one write(), which the
+ * kernel may split). */
+static void write_lines(int fd, const char *s, size_t len)
+{
+  while (len) {
+    size_t n = len;
+    if (n > PIPE_BUF) {
+      const char *nl = memrchr(s, '\n', PIPE_BUF);
+      if (!nl) /* a long line: to its end */
+        nl = memchr(s + PIPE_BUF, '\n', len - PIPE_BUF);
+      n = nl ? (size_t)(nl - s) + 1 : len;
+    }
+    if (!keel__fd_write_all(fd, s, n))
+      return; /* a closed stdout: nothing to do */
+    s += n;
+    len -= n;
+  }
+}
+
 static void *writer_main(void *arg)
 {
   keel__printer *p = arg;
@@ -42,8 +66,8 @@ static void *writer_main(void *arg)
       break; /* stopped, and all written */
     chunk *c = keel__queue_data(q, chunk, node);
     pthread_mutex_unlock(&p->lock);
-    (void)keel__fd_write_all(c->fd, c->data, c->len); /* a closed stdout:
-                                                          nothing to do */
+    write_lines(c->fd, c->data, c->len);
+    keel__printed_written(c->len);
     pthread_mutex_lock(&p->lock);
     p->bytes -= c->len;
     pthread_cond_broadcast(&p->room);
@@ -133,6 +157,7 @@ void keel__output_lines(keel__printer *p, const keel__output *rec, int rank,
     pthread_cond_wait(&p->room, &p->lock);
   keel__queue_insert_tail(&p->chunks, &c->node);
   p->bytes += c->len;
+  keel__printed_queued(c->len);
   pthread_cond_signal(&p->more);
   pthread_mutex_unlock(&p->lock);
 }

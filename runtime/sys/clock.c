@@ -35,3 +35,20 @@ double keel__clock_deadline(double timeout)
 {
   return timeout < 0 ? -1.0 : keel__clock_now() + timeout;
 }
+
+bool keel__clock_abstime(double deadline, struct timespec *ts)
+{
+  double left = deadline - keel__clock_now();
+  if (!(left > 0))
+    return false;
+  if (!(left < 1e6)) /* huge: (time_t) would be undefined, and an invalid */
+    left = 1e6;      /* time makes a timed wait fail without waiting */
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += (time_t)left;
+  ts->tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+  return true;
+}

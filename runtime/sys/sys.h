@@ -17,6 +17,10 @@ double keel__clock_now(void);
 void keel__clock_sleep(double seconds);
 /* keel__clock_now() + timeout, or -1 for a negative timeout (forever). */
 double keel__clock_deadline(double timeout);
+/* The CLOCK_MONOTONIC time of deadline (>= 0) for a timed wait, at most
+ * 1e6 s away; false once it has passed. */
+struct timespec;
+bool keel__clock_abstime(double deadline, struct timespec *ts);
 /* Sleep s seconds (0: yield) or until one of fds is ready: poll()'s
  * result, 0 after a yield. */
 struct pollfd;

@@ -6,7 +6,10 @@
  *   "task <i> long <100000 x's>" on stdout (over the 64 KiB line limit),
  *   "task <i> raw <j>" twice with write(2) on fd 1,
  *   "task <i> unfinished" with no newline, last.
- * The master prints "printer: done" when every task has. */
+ * The master prints "printer: done" when every task has.  `printer N saw`
+ * also prints "printer: saw task <i>" as soon as it has task i's result:
+ * keel writes a task's lines before it returns the result, so that line
+ * comes after them. */
 #include "tasks.h"
 
 #include <unistd.h>
@@ -42,6 +45,7 @@ int main(int argc, char **argv)
   if (keel_init(&argc, &argv))
     return 2;
   int n = argc > 1 ? atoi(argv[1]) : 40;
+  bool saw = argc > 2 && strcmp(argv[2], "saw") == 0;
   keel_executor *ex;
   keel_future **f = calloc((size_t)n, sizeof *f);
   if (!f || keel_executor_create(NULL, &ex))
@@ -53,6 +57,10 @@ int main(int argc, char **argv)
   for (int i = 0; i < n; i++) {
     bad += keel_future_result(f[i], 120, NULL, NULL) != KEEL_OK;
     keel_future_release(f[i]);
+    if (saw) {
+      printf("printer: saw task %d\n", i);
+      fflush(stdout);
+    }
   }
   printf("printer: done, %d failed\n", bad);
   free(f);
