@@ -53,6 +53,21 @@ tests_unit_test_env_SOURCES = tests/unit/test_env.c tests/testutil.h
 tests_unit_test_env_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_env
 
+check_PROGRAMS += tests/unit/test_lifeline
+tests_unit_test_lifeline_SOURCES = tests/unit/test_lifeline.c tests/testutil.h
+tests_unit_test_lifeline_LDADD = $(UNIT_LIBS) -lpthread
+TESTS += tests/unit/test_lifeline
+
+check_PROGRAMS += tests/unit/test_children
+tests_unit_test_children_SOURCES = tests/unit/test_children.c tests/testutil.h
+tests_unit_test_children_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_children
+
+check_PROGRAMS += tests/unit/test_bind
+tests_unit_test_bind_SOURCES = tests/unit/test_bind.c tests/testutil.h
+tests_unit_test_bind_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_bind
+
 # The master's scheduling decisions, with a fake master and no MPI.
 check_PROGRAMS += tests/unit/test_dispatch
 tests_unit_test_dispatch_SOURCES = tests/unit/test_dispatch.c tests/testutil.h
