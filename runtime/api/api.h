@@ -92,6 +92,20 @@ void keel__future_batch_end(void);
  * for its watchers.  Set once, before any watcher exists. */
 void keel__future_set_watch_hook(void (*hook)(keel_future *f));
 
+/* ---- arg.c: a task's argument, kept by the master ---- */
+/* Arguments of at least KEEL__ARG_IN_PLACE bytes are sent from where they
+ * lie: the KEEL__ARG_ROOM bytes before them are the sender's to write a
+ * message prefix into (master/dispatch.c), and MPI holds a reference
+ * while it sends. */
+#define KEEL__ARG_IN_PLACE (64u << 10)
+#define KEEL__ARG_ROOM 60
+bool keel__arg_in_place(size_t len);
+/* len bytes, or NULL without memory; one holder. */
+void *keel__arg_new(size_t len);
+void keel__arg_ref(void *arg, size_t len); /* in place only */
+void keel__arg_unref(void *arg, size_t len); /* the last frees; NULL: none */
+void keel__arg_drop(void *arg); /* keel__arg_unref() of one sent in place */
+
 /* ---- printed.c: a task's output before its result ---- */
 /* The master's printer (master/output.c) queued n bytes; wrote n more. */
 void keel__printed_queued(size_t n);

@@ -317,7 +317,7 @@ static keel_future *task_future(keel_executor *ex, uint64_t fn,
   keel_future *f = keel__future_new();
   if (!f)
     return NULL;
-  if (len && !(f->arg = malloc(len))) {
+  if (len && !(f->arg = keel__arg_new(len))) {
     free(f);
     return NULL;
   }

@@ -361,7 +361,7 @@ void keel_future_release(keel_future *f)
   keel__assert(!keel__queue_linked(&f->node));
   keel__error_clear(&f->err);
   free(f->data);
-  free(f->arg);
+  keel__arg_unref(f->arg, f->arg_len);
   keel__queue *q;
   while ((q = keel__queue_pop(&f->cbs)))
     free(keel__queue_data(q, keel__cb, node));

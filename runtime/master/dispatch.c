@@ -175,7 +175,7 @@ static void finish(keel__sched *s, keel_future *f, int code, char *data,
               (unsigned long long)f->task_id, s->ex->id,
               code ? keel_strerror(code) : "result",
               e && e->message ? ": " : "", e && e->message ? e->message : "");
-  free(f->arg); /* no retry can need it any more */
+  keel__arg_unref(f->arg, f->arg_len); /* no retry can need it any more */
   f->arg = NULL;
   keel__future_batch_finish(f, code, data, len, e);
   s->outstanding--;
@@ -478,7 +478,8 @@ static bool has_room(const keel__sched *s, const keel__xworker *w, int n,
 
 /* Take up to k startable futures off the queue for w, marking them
  * running, while w has room for them, at most about BATCH_BYTES of
- * arguments (and at least one). */
+ * arguments (and at least one); a large argument goes alone, sent from
+ * where it lies (send_in_place). */
 static int take_batch(keel__master *m, keel__sched *s, keel__xworker *w,
                       int k, keel_future **out)
 {
@@ -488,7 +489,9 @@ static int take_batch(keel__master *m, keel__sched *s, keel__xworker *w,
   keel_future *next;
   keel__future_batch_begin();
   while (n < k && (next = pend_first(s)) &&
-         (n == 0 || bytes + next->arg_len <= BATCH_BYTES) &&
+         (n == 0 || (bytes + next->arg_len <= BATCH_BYTES &&
+                     !keel__arg_in_place(next->arg_len) &&
+                     !keel__arg_in_place(out[0]->arg_len))) &&
          has_room(s, w, w->inflight + n, work, est_of(m, s, next))) {
     keel_future *f = pend_pop(s);
     if (f->state == KEEL__F_CANCELLED) {
@@ -507,20 +510,45 @@ static int take_batch(keel__master *m, keel__sched *s, keel__xworker *w,
   return n;
 }
 
+_Static_assert(KEEL__TASK_PREFIX <= KEEL__ARG_ROOM,
+               "a TASKS prefix fits before an argument");
+
+/* A large argument goes alone (take_batch) and from where it lies: its
+ * block holds the message (api/arg.c).  The prefix is the same bytes each
+ * time the task is sent, so a send still in flight to a lost rank reads
+ * nothing new. */
+static bool send_in_place(keel__master *m, keel__sched *s, keel__xworker *w,
+                          keel_future *f)
+{
+  if (!keel__arg_in_place(f->arg_len))
+    return false;
+  keel__task t = {f->task_id, f->fn, f->item_size, f->arg,
+                  (uint32_t)f->arg_len};
+  char *msg = (char *)f->arg - KEEL__TASK_PREFIX;
+  keel__wire_task_prefix(msg, s->ex->id, &t);
+  keel__arg_ref(f->arg, f->arg_len);
+  m->send_ref(m, w->rank, msg, KEEL__TASK_PREFIX + f->arg_len, f->arg);
+  return true;
+}
+
 static void send_tasks(keel__master *m, keel__sched *s, keel__xworker *w,
                        keel_future **fs, int n)
 {
+  for (int i = 0; i < n; i++) { /* first: the debug lines in order */
+    fs[i]->rank = w->rank;
+    inflight_push(w, fs[i]);
+    keel__debug("task %llu of executor %u sent to rank %d (%d queued there)",
+                (unsigned long long)fs[i]->task_id, s->ex->id, w->rank,
+                w->inflight);
+  }
+  if (n == 1 && send_in_place(m, s, w, fs[0]))
+    return;
   keel_buf b = {0};
   keel__wire_put_hdr(&b, KEEL__M_TASKS, s->ex->id, 0);
   for (int i = 0; i < n; i++) {
     keel__task t = {fs[i]->task_id, fs[i]->fn, fs[i]->item_size, fs[i]->arg,
                     (uint32_t)fs[i]->arg_len};
     keel__wire_put_task(&b, &t);
-    fs[i]->rank = w->rank;
-    inflight_push(w, fs[i]);
-    keel__debug("task %llu of executor %u sent to rank %d (%d queued there)",
-                (unsigned long long)fs[i]->task_id, s->ex->id, w->rank,
-                w->inflight);
   }
   keel__wire_finish(&b, 0, (uint32_t)n);
   m->send(m, w->rank, &b);

@@ -74,6 +74,13 @@ static void send_work(keel__master *m, int rank, keel_buf *b)
     rank_fail(m, rank, "a send to it failed");
 }
 
+static void send_work_ref(keel__master *m, int rank, const void *msg,
+                          size_t len, void *arg)
+{
+  if (keel__transport_send_ref(m, rank, msg, len, arg))
+    rank_fail(m, rank, "a send to it failed");
+}
+
 /* ---- messages from nannies ---- */
 
 static keel__sched *find_exec(keel__master *m, uint32_t id)
@@ -423,6 +430,7 @@ int keel__manager_start(MPI_Comm comm)
   keel__queue_init(&m->execs);
   keel__transport_init(&m->net);
   m->send = send_work;
+  m->send_ref = send_work_ref;
   m->fail = rank_fail;
   m->lose = lose_rank;
   m->handle = handle;

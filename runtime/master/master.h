@@ -114,6 +114,10 @@ void keel__transport_free(keel__transport *t);
  * rank). */
 int keel__transport_send(struct keel__master *m, int rank, keel_buf *b,
                          bool work);
+/* The same for len bytes at msg inside a task's argument block: one
+ * reference of arg is MPI's until the send is done (api/arg.c). */
+int keel__transport_send_ref(struct keel__master *m, int rank,
+                             const void *msg, size_t len, void *arg);
 /* Match what has arrived and start receiving it. */
 void keel__transport_post(struct keel__master *m);
 /* Completed receives of each rank, in order: handle(m, rank, &buf, n) for
@@ -275,6 +279,10 @@ typedef struct keel__master {
   pthread_t thread;
   /* What the files below manager.c call back into it for. */
   void (*send)(struct keel__master *m, int rank, keel_buf *b); /* work */
+  /* work sent from a task's argument block (api/arg.c), one reference of
+   * which it takes */
+  void (*send_ref)(struct keel__master *m, int rank, const void *msg,
+                   size_t len, void *arg);
   void (*fail)(struct keel__master *m, int rank, const char *why);
   /* died: its process is gone and its host up (pidfd, lifeline, or a hung
    * nanny we killed), so a replacement may start there */

@@ -42,6 +42,16 @@ static bool note_arriving(keel__master *m, int rank)
   return true;
 }
 
+/* The nanny may be dozing: on our node its doorbell wakes it
+ * (sys/doorbell.c), elsewhere a byte on its lifeline. */
+static void wake(const keel__rank *k)
+{
+  if (k->pidfd >= 0)
+    keel__doorbell_ring(k->pid);
+  else if (k->sock >= 0)
+    keel__lifeline_ring(k->sock);
+}
+
 int keel__transport_send(keel__master *m, int rank, keel_buf *b, bool work)
 {
   keel__assert(keel__hub_on_manager());
@@ -54,12 +64,26 @@ int keel__transport_send(keel__master *m, int rank, keel_buf *b, bool work)
   MPI_Comm c = keel__ranks_comm(&m->ranks, rank, &crank);
   if ((rc = keel__sendq_post(&m->net.sends, c, crank, rank, b)))
     return rc;
-  /* The nanny may be dozing: on our node its doorbell wakes it
-   * (sys/doorbell.c), elsewhere a byte on its lifeline. */
-  if (work && k->pidfd >= 0)
-    keel__doorbell_ring(k->pid);
-  else if (work && k->sock >= 0)
-    keel__lifeline_ring(k->sock);
+  if (work)
+    wake(k);
+  return KEEL_OK;
+}
+
+int keel__transport_send_ref(keel__master *m, int rank, const void *msg,
+                             size_t len, void *arg)
+{
+  keel__assert(keel__hub_on_manager());
+  keel__rank *k = m->ranks.v[rank];
+  int crank, rc;
+  if (k->lost) {
+    keel__arg_drop(arg);
+    return KEEL_OK;
+  }
+  MPI_Comm c = keel__ranks_comm(&m->ranks, rank, &crank);
+  if ((rc = keel__sendq_post_ref(&m->net.sends, c, crank, rank, msg, len,
+                                 keel__arg_drop, arg)))
+    return rc;
+  wake(k);
   return KEEL_OK;
 }
 

@@ -24,6 +24,12 @@ void keel__sendq_init(keel__sendq *q);
  * bytes freed either way. */
 int keel__sendq_post(keel__sendq *q, MPI_Comm comm, int rank, int who,
                      keel_buf *b);
+/* MPI_Isend n bytes at buf, which stay the caller's: release(ctx) once
+ * MPI is done with them (at once on a failure, which is returned).  A
+ * message sent from where it lies, without a copy. */
+int keel__sendq_post_ref(keel__sendq *q, MPI_Comm comm, int rank, int who,
+                         const void *buf, size_t n, void (*release)(void *),
+                         void *ctx);
 /* Free the sends that completed; returns how many did. */
 int keel__sendq_test(keel__sendq *q);
 bool keel__sendq_empty(const keel__sendq *q);

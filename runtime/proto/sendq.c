@@ -6,7 +6,8 @@
 
 typedef struct keel__sreq {
   MPI_Request r;
-  char *buf;
+  void (*release)(void *); /* with ctx, once MPI is done with the bytes */
+  void *ctx;
   int who; /* the caller's name for the destination */
   keel__queue node;
 } keel__sreq;
@@ -17,29 +18,38 @@ void keel__sendq_init(keel__sendq *q)
   q->n = 0;
 }
 
-int keel__sendq_post(keel__sendq *q, MPI_Comm comm, int rank, int who,
-                     keel_buf *b)
+int keel__sendq_post_ref(keel__sendq *q, MPI_Comm comm, int rank, int who,
+                         const void *buf, size_t n, void (*release)(void *),
+                         void *ctx)
 {
-  size_t n;
-  char *buf = keel__buf_steal(b, &n);
   keel__sreq *s = calloc(1, sizeof *s);
-  if (!buf || !s) {
-    free(buf);
-    free(s);
+  if (!s) {
+    release(ctx);
     return KEEL_ENOMEM;
   }
   keel__assert(n <= KEEL__WIRE_HDR + (size_t)KEEL__WIRE_MAX);
   if (MPI_Isend(buf, (int)n, MPI_BYTE, rank, KEEL__MPI_TAG, comm, &s->r) !=
       MPI_SUCCESS) {
-    free(buf);
+    release(ctx);
     free(s);
     return KEEL_EMPI;
   }
-  s->buf = buf;
+  s->release = release;
+  s->ctx = ctx;
   s->who = who;
   keel__queue_insert_tail(&q->reqs, &s->node);
   q->n++;
   return KEEL_OK;
+}
+
+int keel__sendq_post(keel__sendq *q, MPI_Comm comm, int rank, int who,
+                     keel_buf *b)
+{
+  size_t n;
+  char *buf = keel__buf_steal(b, &n);
+  if (!buf)
+    return KEEL_ENOMEM;
+  return keel__sendq_post_ref(q, comm, rank, who, buf, n, free, buf);
 }
 
 int keel__sendq_test(keel__sendq *q)
@@ -56,7 +66,7 @@ int keel__sendq_test(keel__sendq *q)
     keel__queue_remove(&s->node);
     keel__assert(q->n > 0);
     q->n--;
-    free(s->buf);
+    s->release(s->ctx);
     free(s);
     done++;
   }

@@ -164,6 +164,30 @@ void keel__wire_put_task(keel_buf *b, const keel__task *t)
   keel__wire_put_bytes(b, t->arg, t->arg_len);
 }
 
+/* The fields of put_hdr() and put_task() in order, at p. */
+static char *put_at(char *p, const void *v, size_t n)
+{
+  memcpy(p, v, n);
+  return p + n;
+}
+
+void keel__wire_task_prefix(void *p, uint32_t exec, const keel__task *t)
+{
+  uint32_t magic = KEEL__WIRE_MAGIC, count = 1,
+           len = KEEL__TASK_PREFIX - KEEL__WIRE_HDR + t->arg_len;
+  uint8_t vt[4] = {KEEL__WIRE_VERSION, KEEL__M_TASKS, 0, 0};
+  char *q = put_at(p, &magic, 4);
+  q = put_at(q, vt, 4);
+  q = put_at(q, &exec, 4);
+  q = put_at(q, &count, 4);
+  q = put_at(q, &len, 4);
+  q = put_at(q, &t->id, 8);
+  q = put_at(q, &t->fn, 8);
+  q = put_at(q, &t->item_size, 4);
+  q = put_at(q, &t->arg_len, 4);
+  keel__assert(q == (char *)p + KEEL__TASK_PREFIX);
+}
+
 int keel__wire_get_task(keel__wire_rd *r, keel__task *t)
 {
   t->id = keel__wire_get_u64(r);

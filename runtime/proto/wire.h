@@ -118,6 +118,12 @@ typedef struct keel__result {
   uint32_t len;
 } keel__result;
 void keel__wire_put_task(keel_buf *b, const keel__task *t);
+/* A TASKS message of one task, built where its argument lies: the
+ * KEEL__TASK_PREFIX bytes written at p (just before t->arg) make p[0 ..
+ * KEEL__TASK_PREFIX + arg_len) the message keel__wire_put_task() and
+ * keel__wire_finish() would have built, without copying the argument. */
+#define KEEL__TASK_PREFIX (KEEL__WIRE_HDR + 8 + 8 + 4 + 4)
+void keel__wire_task_prefix(void *p, uint32_t exec, const keel__task *t);
 int keel__wire_get_task(keel__wire_rd *r, keel__task *t);
 void keel__wire_put_result(keel_buf *b, const keel__result *res);
 int keel__wire_get_result(keel__wire_rd *r, keel__result *res);

@@ -262,6 +262,55 @@ static void test_retry_gives_up(void)
   CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
 }
 
+/* A large argument (sent from the master's own copy, without packing)
+ * crashes its first worker and is sent again whole: the marker path
+ * leads it, a pattern fills the rest; the retry returns its sum. */
+static int t_big_crash_once(const void *arg, size_t len, keel_buf *out)
+{
+  const unsigned char *p = arg;
+  size_t plen = strnlen(arg, len < 256 ? len : 256);
+  char path[256];
+  snprintf(path, sizeof path, "%.*s", (int)plen, (const char *)p);
+  int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+  if (fd >= 0) {
+    close(fd);
+    raise(SIGSEGV);
+  }
+  uint64_t sum = len;
+  for (size_t i = 256; i < len; i++)
+    sum += p[i];
+  return keel_buf_append(out, &sum, sizeof sum);
+}
+KEEL_REGISTER(t_big_crash_once);
+
+static void test_retry_resends_a_large_argument(void)
+{
+  WATCHDOG(60);
+  keel_executor *ex = make_retry_executor(2);
+  size_t len = (3u << 20) + 5; /* over any batch: alone, in place */
+  unsigned char *arg = calloc(1, len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(arg);
+  snprintf((char *)arg, 256, "/tmp/keel-bigretry-%d", (int)getpid());
+  unlink((char *)arg);
+  uint64_t want = len;
+  for (size_t i = 256; i < len; i++)
+    want += arg[i] = (unsigned char)(i * 7 + 3);
+  keel_future *f = NULL;
+  CU_ASSERT_EQUAL_FATAL(keel_submit(ex, t_big_crash_once, arg, len, &f),
+                        KEEL_OK);
+  memset(arg + 256, 0, len - 256); /* keel has its own copy */
+  const void *d = NULL;
+  size_t n = 0;
+  CU_ASSERT_EQUAL(keel_future_result(f, 30, &d, &n), KEEL_OK);
+  CU_ASSERT_EQUAL(n, sizeof want);
+  if (d && n == sizeof want)
+    CU_ASSERT_EQUAL(*(const uint64_t *)d, want);
+  keel_future_release(f);
+  unlink((char *)arg);
+  free(arg);
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+}
+
 static void test_memory_limit(void)
 {
   WATCHDOG(60);
@@ -414,6 +463,7 @@ int main(int argc, char **argv)
       TU_TEST(test_fail_task_policy),
       TU_TEST(test_retry_policy),
       TU_TEST(test_retry_gives_up),
+      TU_TEST(test_retry_resends_a_large_argument),
       TU_TEST(test_memory_limit),
       TU_TEST(test_initializer_failure_breaks),
       TU_TEST(test_recycling),

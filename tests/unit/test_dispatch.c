@@ -18,14 +18,18 @@ static int tasks_to[NW + 1], opens_to[NW + 1], recalls_to[NW + 1];
 static uint64_t last_task_to[NW + 1];
 static uint32_t recall_count;
 
-static void fake_send(keel__master *mm, int rank, keel_buf *b)
+static const void *last_arg_to[NW + 1];
+static size_t last_arg_len_to[NW + 1];
+static int in_place_to[NW + 1];
+
+/* What a worker rank would make of msg. */
+static void fake_receive(int rank, const char *msg, size_t len)
 {
-  (void)mm;
   keel__wire_hdr h;
   const char *why;
-  CU_ASSERT_EQUAL_FATAL(keel__wire_check(b->data, b->len, &h, &why), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(keel__wire_check(msg, len, &h, &why), KEEL_OK);
   keel__wire_rd rd;
-  keel__wire_reader(&rd, b->data + KEEL__WIRE_HDR, h.len);
+  keel__wire_reader(&rd, msg + KEEL__WIRE_HDR, h.len);
   if (h.type == KEEL__M_OPEN)
     opens_to[rank]++;
   if (h.type == KEEL__M_RECALL) {
@@ -37,8 +41,27 @@ static void fake_send(keel__master *mm, int rank, keel_buf *b)
     CU_ASSERT_EQUAL_FATAL(keel__wire_get_task(&rd, &t), KEEL_OK);
     tasks_to[rank]++;
     last_task_to[rank] = t.id;
+    last_arg_to[rank] = t.arg;
+    last_arg_len_to[rank] = t.arg_len;
   }
+  CU_ASSERT_EQUAL(rd.err, 0);
+}
+
+static void fake_send(keel__master *mm, int rank, keel_buf *b)
+{
+  (void)mm;
+  fake_receive(rank, b->data, b->len);
   keel__buf_free(b);
+}
+
+/* As MPI would: the argument block's reference is dropped once sent. */
+static void fake_send_ref(keel__master *mm, int rank, const void *msg,
+                          size_t len, void *arg)
+{
+  (void)mm;
+  in_place_to[rank]++;
+  fake_receive(rank, msg, len);
+  keel__arg_drop(arg);
 }
 
 static void master_up(void)
@@ -47,7 +70,9 @@ static void master_up(void)
   memset(tasks_to, 0, sizeof tasks_to);
   memset(opens_to, 0, sizeof opens_to);
   memset(recalls_to, 0, sizeof recalls_to);
+  memset(in_place_to, 0, sizeof in_place_to);
   m.send = fake_send;
+  m.send_ref = fake_send_ref;
   keel__queue_init(&m.execs);
   m.ranks.n = NW + 1;
   m.ranks.live = NW;
@@ -244,6 +269,49 @@ static void test_idle_worker_recalls_queued_tasks(void)
   master_down();
 }
 
+/* A large argument goes out from where it lies, alone, as the message a
+ * copy would have made; small ones are batched into a copy. */
+static void test_large_argument_sent_in_place(void)
+{
+  WATCHDOG(10);
+  master_up();
+  keel__estimate_note(&m.est, 1, 0.001);
+  keel_executor *ex = executor(0);
+  keel_future *fs[3];
+  queue_tasks(ex, 1, 3, fs);
+  size_t big = KEEL__ARG_IN_PLACE;
+  for (int i = 0; i < 3; i++) {
+    size_t len = i == 1 ? big : 8;
+    fs[i]->arg = keel__arg_new(len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fs[i]->arg);
+    memset(fs[i]->arg, 'a' + i, len);
+    fs[i]->arg_len = len;
+  }
+  keel__dispatch_step(&m, ex->sched);
+  CU_ASSERT_EQUAL(tasks_to[1] + tasks_to[2], 3);
+  CU_ASSERT_EQUAL(in_place_to[1] + in_place_to[2], 1);
+  int r = fs[1]->rank;
+  CU_ASSERT_TRUE_FATAL(r == 1 || r == 2);
+  CU_ASSERT_EQUAL(in_place_to[r], 1);
+  /* the one sent in place: the message's argument is the block itself */
+  CU_ASSERT_EQUAL(last_task_to[r], fs[1]->task_id);
+  CU_ASSERT_PTR_EQUAL(last_arg_to[r], fs[1]->arg);
+  CU_ASSERT_EQUAL(last_arg_len_to[r], big);
+  /* the message a copy would have made, byte for byte */
+  keel_buf b = {0};
+  keel__task t = {fs[1]->task_id, 1, 0, fs[1]->arg, (uint32_t)big};
+  keel__wire_put_hdr(&b, KEEL__M_TASKS, ex->id, 0);
+  keel__wire_put_task(&b, &t);
+  keel__wire_finish(&b, 0, 1);
+  CU_ASSERT_EQUAL(b.len, KEEL__TASK_PREFIX + big);
+  CU_ASSERT_EQUAL(memcmp(b.data, (char *)fs[1]->arg - KEEL__TASK_PREFIX,
+                         b.len), 0);
+  keel__buf_free(&b);
+  /* the future still holds it (a retry may send it again) */
+  CU_ASSERT_EQUAL(((char *)fs[1]->arg)[big - 1], 'b');
+  master_down(); /* the futures free the blocks: the sanitizers check */
+}
+
 int main(void)
 {
   static const tu_test tests[] = {
@@ -251,7 +319,8 @@ int main(void)
       TU_TEST(test_long_and_untimed_tasks_go_alone),
       TU_TEST(test_result_makes_room),
       TU_TEST(test_max_inflight_caps_the_window),
-      TU_TEST(test_idle_worker_recalls_queued_tasks)};
+      TU_TEST(test_idle_worker_recalls_queued_tasks),
+      TU_TEST(test_large_argument_sent_in_place)};
   keel__hub_manager_here(); /* this thread plays the manager */
   return tu_run("dispatch", tests, sizeof tests / sizeof *tests);
 }
