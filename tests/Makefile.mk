@@ -170,6 +170,10 @@ tests_mpi_mpi_multinode_SOURCES = tests/mpi/mpi_multinode.c $(TESTS_SHARED)
 TESTS += tests/scripts/multinode
 EXTRA_DIST += tests/scripts/multinode tests/scripts/netns-cluster
 
+# The man pages format without a groff warning, and show what they mean.
+TESTS += tests/scripts/manpages
+EXTRA_DIST += tests/scripts/manpages
+
 # The layering of runtime/: no role reaches up or around (doc/design.md).
 TESTS += tests/scripts/layers
 EXTRA_DIST += tests/scripts/layers
