@@ -170,6 +170,11 @@ tests_mpi_mpi_multinode_SOURCES = tests/mpi/mpi_multinode.c $(TESTS_SHARED)
 TESTS += tests/scripts/multinode
 EXTRA_DIST += tests/scripts/multinode tests/scripts/netns-cluster
 
+# doc/guide.md's samples (built by doc/Makefile.mk): shown word for word,
+# run under keelrun, printing what the guide says.
+TESTS += tests/scripts/guide
+EXTRA_DIST += tests/scripts/guide
+
 # The man pages format without a groff warning, and show what they mean.
 TESTS += tests/scripts/manpages
 EXTRA_DIST += tests/scripts/manpages
