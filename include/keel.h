@@ -257,7 +257,10 @@ KEEL_EXPORT bool keel_future_cancel(keel_future *f);
 
 /* Run cb(f, arg) once when f is done: at once, in this thread, if it already
  * is; in the thread that calls keel_future_cancel() if that cancels it;
- * otherwise in keel's manager thread (keep it short, do not block). */
+ * otherwise on keel's callback thread, one after another (never the
+ * manager thread: a callback may block, delaying only those behind it).
+ * From a callback, keel_finalize() and a WAIT shutdown of the callback's
+ * own executor return KEEL_EDEADLK instead of waiting for themselves. */
 KEEL_EXPORT int keel_future_on_done(keel_future *f,
                                     void (*cb)(keel_future *, void *),
                                     void *arg);
