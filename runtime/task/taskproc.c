@@ -123,25 +123,37 @@ static void install_crash_handlers(void)
 
 /* ---- reading the channel ---- */
 
+/* A message being read starts LEAD bytes into `in`: a task's argument,
+ * KEEL__TASK_PREFIX bytes into a TASKS message of one task, then lies
+ * aligned for any C type and needs no aligned copy (call()). */
+#define LEAD ((16 - KEEL__TASK_PREFIX % 16) % 16)
+_Static_assert((LEAD + KEEL__TASK_PREFIX) % 16 == 0, "LEAD aligns");
+
 /* The next whole message in `in`, reading (blocking) as needed.
  * Returns its length, 0 at EOF, -1 on garbage. */
 static ssize_t next_msg(size_t *consumed)
 {
   for (;;) {
-    if (tp.in.len - *consumed >= KEEL__WIRE_HDR) {
+    size_t have = tp.in.len - *consumed, want = 65536;
+    if (have >= KEEL__WIRE_HDR) {
       uint32_t len;
       memcpy(&len, tp.in.data + *consumed + 16, 4);
       if (len > KEEL__WIRE_MAX)
         return -1;
-      if (tp.in.len - *consumed >= KEEL__WIRE_HDR + (size_t)len)
+      if (have >= KEEL__WIRE_HDR + (size_t)len)
         return (ssize_t)(KEEL__WIRE_HDR + len);
+      /* Room for the rest at once: growing by halves would copy a large
+       * argument each time, and hold two copies while it does. */
+      want = KEEL__WIRE_HDR + len - have;
     }
-    if (*consumed) { /* tp.in.data is NULL before the first read */
-      memmove(tp.in.data, tp.in.data + *consumed, tp.in.len - *consumed);
-      tp.in.len -= *consumed;
-      *consumed = 0;
+    if (*consumed != LEAD) {
+      if (keel__buf_reserve(&tp.in, LEAD > *consumed ? LEAD - *consumed : 0))
+        return -1;
+      memmove(tp.in.data + LEAD, tp.in.data + *consumed, have);
+      tp.in.len = LEAD + have;
+      *consumed = LEAD;
     }
-    if (keel__buf_reserve(&tp.in, 65536))
+    if (keel__buf_reserve(&tp.in, want))
       return -1;
     ssize_t n = recv(CHAN_FD, tp.in.data + tp.in.len, tp.in.cap - tp.in.len, 0);
     if (n <= 0)

@@ -79,8 +79,9 @@ static void check_master(keel__nanny *n, double now)
 }
 
 /* Act on one message: false if it was only a heartbeat. */
-static bool on_master(keel__nanny *n, const char *m, size_t len)
+static bool on_master(keel__nanny *n, char **msg, size_t len)
 {
+  const char *m = *msg;
   keel__wire_hdr h;
   const char *why;
   keel__wire_rd rd;
@@ -95,7 +96,7 @@ static bool on_master(keel__nanny *n, const char *m, size_t len)
     keel__slot_open(n, &h, &rd);
     break;
   case KEEL__M_TASKS:
-    keel__slot_tasks(n, &h, &rd);
+    keel__slot_tasks(n, &h, &rd, msg);
     break;
   case KEEL__M_RECALL:
     keel__slot_recall(n, &h);
@@ -140,8 +141,8 @@ static int receive(keel__nanny *n)
   }
   while ((buf = keel__recvq_pop(&n->recvs, &len))) {
     n->last_heard = keel__clock_now();
-    act += on_master(n, buf, (size_t)len);
-    free(buf);
+    act += on_master(n, &buf, (size_t)len);
+    free(buf); /* unless a task took it */
   }
   return act;
 }

@@ -38,6 +38,7 @@
 typedef struct ntask {
   uint64_t id, fn;
   char *enc; /* the task as encoded on the wire */
+  void *mem; /* what to free: a copy of enc, or the message it lies in */
   uint32_t len;
   double est; /* its estimate when handed over or offered (held) */
 } ntask;
@@ -54,6 +55,10 @@ typedef struct child {
   char *initmsg;           /* INITFAIL text */
   keel_buf rin, wout, bt;
   size_t wpos;
+  /* A large task written from its queue entry, not copied into wout: it
+   * goes after wout's first ext_at bytes (write_child). */
+  const char *ext;
+  size_t ext_len, ext_pos, ext_at;
   double mem_checked;
   keel__lines lines; /* its stdout and stderr */
 } child;
@@ -91,8 +96,10 @@ static ntask *q_at(slot *s, size_t i)
   return &s->q[(s->qh + i) % s->qcap];
 }
 
+/* Queue a task: enc copied, or when own is not NULL, enc lies in own,
+ * which the entry takes (a large task's message, not copied). */
 static int q_push(slot *s, uint64_t id, uint64_t fn, const void *enc,
-                  size_t len)
+                  size_t len, void *own)
 {
   if (s->qn == s->qcap) {
     size_t cap = s->qcap ? s->qcap * 2 : 64;
@@ -106,11 +113,13 @@ static int q_push(slot *s, uint64_t id, uint64_t fn, const void *enc,
     s->qh = 0;
     s->qcap = cap;
   }
-  char *copy = malloc(len);
+  char *copy = own ? (char *)enc : malloc(len);
   if (!copy)
     return KEEL_ENOMEM;
-  memcpy(copy, enc, len);
-  *q_at(s, s->qn++) = (ntask){id, fn, copy, (uint32_t)len, 0};
+  if (!own)
+    memcpy(copy, enc, len);
+  *q_at(s, s->qn++) = (ntask){id, fn, copy, own ? own : copy, (uint32_t)len,
+                              0};
   return KEEL_OK;
 }
 
@@ -118,7 +127,11 @@ static int q_push(slot *s, uint64_t id, uint64_t fn, const void *enc,
 static void q_remove(slot *s, size_t i)
 {
   keel__assert(i < s->qn && s->nfwd <= s->qn);
-  free(q_at(s, i)->enc);
+  /* Only a dead task process leaves a forwarded task unread. */
+  keel__assert(q_at(s, i)->enc != s->c.ext || !s->c.pid);
+  if (q_at(s, i)->enc == s->c.ext)
+    s->c.ext = NULL;
+  free(q_at(s, i)->mem);
   for (; i > 0; i--)
     *q_at(s, i) = *q_at(s, i - 1);
   s->qh = (s->qh + 1) % s->qcap;
@@ -389,12 +402,26 @@ static void send_tasks(slot *s, size_t n)
   child *c = &s->c;
   size_t off = c->wout.len;
   keel__wire_put_hdr(&c->wout, KEEL__M_TASKS, s->exec, 0);
+  ntask *big = n == 1 && !c->ext && q_at(s, s->nfwd)->len >= KEEL__TAKE_MIN
+                   ? q_at(s, s->nfwd)
+                   : NULL;
   for (size_t i = 0; i < n; i++) {
     ntask *t = q_at(s, s->nfwd + i);
-    keel_buf_append(&c->wout, t->enc, t->len);
+    if (t != big)
+      keel_buf_append(&c->wout, t->enc, t->len);
     hold(s, t);
   }
   keel__wire_finish(&c->wout, off, (uint32_t)n);
+  if (big) { /* written from its entry, which stays until its result */
+    uint32_t len;
+    memcpy(&len, c->wout.data + off + 16, 4);
+    len += big->len;
+    memcpy(c->wout.data + off + 16, &len, 4);
+    c->ext = big->enc;
+    c->ext_len = big->len;
+    c->ext_pos = 0;
+    c->ext_at = c->wout.len;
+  }
   s->nfwd += n;
   c->served += (int)n;
   s->chan_sent += n; /* the ring waits until it has read them */
@@ -432,22 +459,34 @@ static int forward(slot *s)
   return 0;
 }
 
-static int write_child(child *c)
+/* Send what it can of p[*pos, end): false once the channel is full. */
+static bool write_some(child *c, const char *p, size_t *pos, size_t end)
 {
-  int act = 0;
-  while (c->pid && c->wpos < c->wout.len) {
-    ssize_t n = send(c->chan, c->wout.data + c->wpos, c->wout.len - c->wpos,
+  while (*pos < end) {
+    ssize_t n = send(c->chan, p + *pos, end - *pos,
                      MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n <= 0)
-      break; /* full, or the child is dying: waitpid will tell */
-    c->wpos += (size_t)n;
-    act = 1;
+      return false; /* full, or the child is dying: waitpid will tell */
+    *pos += (size_t)n;
   }
-  if (c->wpos == c->wout.len) {
+  return true;
+}
+
+/* wout, with the large task in ext (if any) after its first ext_at
+ * bytes. */
+static int write_child(child *c)
+{
+  size_t wpos = c->wpos, epos = c->ext_pos;
+  if (c->pid && c->ext && write_some(c, c->wout.data, &c->wpos, c->ext_at) &&
+      write_some(c, c->ext, &c->ext_pos, c->ext_len))
+    c->ext = NULL;
+  if (c->pid && !c->ext)
+    write_some(c, c->wout.data, &c->wpos, c->wout.len);
+  if (!c->ext && c->wpos == c->wout.len) {
     keel__buf_reset(&c->wout);
     c->wpos = 0;
   }
-  return act;
+  return c->wpos != wpos || c->ext_pos != epos;
 }
 
 /* ---- results from the task process ---- */
@@ -864,7 +903,7 @@ void keel__slot_open(keel__nanny *n, const keel__wire_hdr *h,
 }
 
 void keel__slot_tasks(keel__nanny *n, const keel__wire_hdr *h,
-                      keel__wire_rd *rd)
+                      keel__wire_rd *rd, char **msg)
 {
   slot *s = keel__slot_find(n, h->exec);
   for (uint32_t i = 0; s && i < h->count; i++) {
@@ -874,9 +913,16 @@ void keel__slot_tasks(keel__nanny *n, const keel__wire_hdr *h,
       keel__log("malformed TASKS message for executor %u", h->exec);
       return;
     }
-    if (!s->dead && q_push(s, t.id, t.fn, rd->p + start, rd->pos - start))
+    if (s->dead)
+      continue;
+    size_t len = rd->pos - start;
+    /* A message of one large task is that task: kept, not copied. */
+    void *own = h->count == 1 && len >= KEEL__TAKE_MIN ? *msg : NULL;
+    if (q_push(s, t.id, t.fn, rd->p + start, len, own))
       keel__log("out of memory queueing task %llu",
                 (unsigned long long)t.id);
+    else if (own)
+      *msg = NULL;
   }
 }
 
@@ -897,7 +943,7 @@ void keel__slot_recall(keel__nanny *n, const keel__wire_hdr *h)
   for (size_t i = s ? s->qn - spare : 0; s && i < s->qn; i++)
     keel__wire_put_u64(&b, q_at(s, i)->id);
   for (size_t i = 0; i < spare; i++) { /* off the tail: nothing moves */
-    free(q_at(s, s->qn - 1)->enc);
+    free(q_at(s, s->qn - 1)->mem);
     s->qn--;
   }
   keel__wire_finish(&b, 0, (uint32_t)spare);

@@ -102,8 +102,12 @@ keel__slot *keel__slot_find(keel__nanny *n, uint32_t exec);
  * reported to the master as a DEATH (KEEL__C_SPAWN). */
 void keel__slot_open(keel__nanny *n, const keel__wire_hdr *h,
                      keel__wire_rd *rd);
+/* A task of at least this many bytes is not copied: its message becomes
+ * its queue entry (*msg taken, NULL), and it is written to the task
+ * process from there. */
+#define KEEL__TAKE_MIN (64u << 10)
 void keel__slot_tasks(keel__nanny *n, const keel__wire_hdr *h,
-                      keel__wire_rd *rd);
+                      keel__wire_rd *rd, char **msg);
 /* RECALL: give back tasks not started (answered with RECALLED). */
 void keel__slot_recall(keel__nanny *n, const keel__wire_hdr *h);
 /* Kill its task process and what it left, free the slot. */

@@ -598,6 +598,47 @@ static void test_arguments_and_results_are_aligned(void)
   keel_map_free(m);
 }
 
+/* The bad bytes of its argument (a pattern of its length), and 1 << 30
+ * more if it is not aligned for any C type. */
+static int t_arg_pattern(const void *arg, size_t len, keel_buf *out)
+{
+  long bad = (uintptr_t)arg % _Alignof(max_align_t) ? 1L << 30 : 0;
+  for (size_t j = 0; j < len; j++)
+    bad += ((const unsigned char *)arg)[j] != pattern_byte(len, j);
+  return keel_buf_append(out, &bad, sizeof bad);
+}
+KEEL_REGISTER(t_arg_pattern);
+
+/* Arguments of 64 KiB and more are sent alone, from where they lie, and
+ * written to the task process from the nanny's queue: mixed with small
+ * ones and queued behind each other, each must arrive whole and aligned. */
+static void test_big_arguments_arrive_whole(void)
+{
+  WATCHDOG(60);
+  keel_executor *ex = reusable();
+  static const size_t sizes[] = {70000, 5, 1 << 20, 65535, (3 << 20) + 3,
+                                 65536, 0, 200000, 17};
+  enum { N = sizeof sizes / sizeof *sizes };
+  keel_future *fs[N];
+  for (int i = 0; i < N; i++) {
+    unsigned char *a = malloc(sizes[i] + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    for (size_t j = 0; j < sizes[i]; j++)
+      a[j] = pattern_byte(sizes[i], j);
+    CU_ASSERT_EQUAL_FATAL(keel_submit(ex, t_arg_pattern, a, sizes[i], &fs[i]),
+                          KEEL_OK);
+    free(a);
+  }
+  for (int i = 0; i < N; i++) {
+    const void *d = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(keel_future_result(fs[i], 30, &d, &len), KEEL_OK);
+    CU_ASSERT_EQUAL_FATAL(len, sizeof(long));
+    CU_ASSERT_EQUAL(*(const long *)d, 0);
+  }
+  release_all(fs, N);
+}
+
 /* Results of 16 KiB and more travel alone and the master hands their
  * message to the future: they must arrive whole, aligned, and next to small
  * ones; map chunks that big too. */
@@ -742,6 +783,7 @@ int main(int argc, char **argv)
       TU_TEST(test_map_in_order),
       TU_TEST(test_map_items_are_separate),
       TU_TEST(test_big_results_arrive_whole),
+      TU_TEST(test_big_arguments_arrive_whole),
       TU_TEST(test_resize),
       TU_TEST(test_arguments_and_results_are_aligned),
       TU_TEST(test_reusable_is_the_same),
