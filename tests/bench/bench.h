@@ -30,9 +30,8 @@ static double now(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Write now() to the file named by arg, then SIGKILL `victim`. */
-static inline int note_and_kill(const void *arg, size_t len, keel_buf *out,
-                         pid_t victim)
+/* Write now() to the file named by arg. */
+static inline int note_now(const void *arg, size_t len, keel_buf *out)
 {
   char path[256];
   snprintf(path, sizeof path, "%.*s", (int)len, (const char *)arg);
@@ -41,6 +40,15 @@ static inline int note_and_kill(const void *arg, size_t len, keel_buf *out,
   if (fd < 0 || write(fd, &t, sizeof t) != sizeof t)
     return keel_fail(out, "cannot write %s", path);
   close(fd);
+  return 0;
+}
+
+/* Write now() to the file named by arg, then SIGKILL `victim`. */
+static inline int note_and_kill(const void *arg, size_t len, keel_buf *out,
+                         pid_t victim)
+{
+  if (note_now(arg, len, out))
+    return -1;
   kill(victim, SIGKILL);
   sleep(10); /* killed meanwhile, or by PDEATHSIG */
   return 0;

@@ -1,15 +1,32 @@
 /* crash_latency: how long from a task process's death to the failed future,
  * and from a broken executor to a reusable one that answers again.
  * The task writes CLOCK_MONOTONIC (one clock for the whole node) to a file
- * just before it SIGKILLs itself; the master compares with the moment
- * keel_future_result() returns.  Prints medians of RUNS. */
+ * just before it SIGKILLs itself, or segfaults (then its crash handler and
+ * the nanny's backtrace are part of the figure); the master compares with
+ * the moment keel_future_result() returns.  Prints medians of RUNS. */
 #include "bench.h"
+
+#include <sys/mman.h>
 
 static int die_at(const void *arg, size_t len, keel_buf *out)
 {
   return note_and_kill(arg, len, out, getpid());
 }
 KEEL_REGISTER(die_at);
+
+/* A store to a page mapped without access: a real SIGSEGV, which the crash
+ * handler reports with a backtrace (a NULL store would stop a UBSan build
+ * first). */
+static int segv_at(const void *arg, size_t len, keel_buf *out)
+{
+  volatile int *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+                         -1, 0);
+  if (p == MAP_FAILED || note_now(arg, len, out) != 0)
+    return keel_fail(out, "cannot set up the fault");
+  *p = 1;
+  return 0;
+}
+KEEL_REGISTER(segv_at);
 
 /* SIGKILL -> failed future, in seconds; < 0 on error. */
 static double one_kill(keel_executor *ex, const char *path)
@@ -40,7 +57,7 @@ int main(int argc, char **argv)
     return 1;
   keel_options o;
   keel_executor *ex;
-  double kill_s[RUNS], rec_s[RUNS];
+  double kill_s[RUNS], segv_s[RUNS], rec_s[RUNS];
   int nr = runs_of(RUNS);
   char path[64];
   snprintf(path, sizeof path, "/tmp/keel-bench-kill-%d", (int)getpid());
@@ -53,12 +70,19 @@ int main(int argc, char **argv)
     if ((kill_s[i] = one_kill(ex, path)) < 0)
       return 1;
   }
+  for (int i = 0; i < nr; i++) {
+    usleep(50000);
+    if ((segv_s[i] = time_kill(ex, segv_at, path)) < 0)
+      return 1;
+  }
   keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
   for (int i = 0; i < nr; i++)
     if ((rec_s[i] = one_recovery(path)) < 0)
       return 1;
   figure_ms("crash", "task process SIGKILL -> failed future",
                kill_s, nr);
+  figure_ms("crash-segv", "task SIGSEGV -> failed future with backtrace",
+            segv_s, nr);
   figure_ms("recovery", "broken -> reusable executor answers", rec_s, nr);
   return keel_finalize() ? 1 : 0;
 }
