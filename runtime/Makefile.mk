@@ -25,13 +25,14 @@ runtime_libkeel_core_la_SOURCES = \
 	runtime/master/output.c runtime/master/report.c \
 	runtime/master/dispatch.c \
 	runtime/master/manager.c \
-	runtime/worker/worker.h runtime/worker/spawn.c \
+	runtime/worker/worker.h runtime/worker/symbolize.c \
+	runtime/worker/spawn.c \
 	runtime/worker/uplink.c runtime/worker/lines.c \
 	runtime/worker/slot.c runtime/worker/nanny.c \
 	runtime/task/task.h runtime/task/taskproc.c
 runtime_libkeel_core_la_CFLAGS = $(AM_CFLAGS) $(HWLOC_CFLAGS) \
-	-fvisibility=hidden
-runtime_libkeel_core_la_LIBADD = $(HWLOC_LIBS) -lm
+	$(LIBDW_CFLAGS) -fvisibility=hidden
+runtime_libkeel_core_la_LIBADD = $(HWLOC_LIBS) $(LIBDW_LIBS) -lm
 
 lib_LTLIBRARIES += runtime/libkeel.la
 runtime_libkeel_la_SOURCES =

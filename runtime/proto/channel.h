@@ -19,6 +19,19 @@ _Static_assert(KEEL__CRASH_FD == KEEL__CHAN_FD + 1 &&
                    KEEL__SHM_FD == KEEL__CHAN_FD + 2,
                "worker/spawn.c places the three fds in a row");
 
+/* What the crash handler writes on KEEL__CRASH_FD, in this order: text
+ * lines for people (the signal, the task); the faulting frame, exact, as
+ * "@pc <hex>"; its callers' return addresses, "@ra <hex>", one a line
+ * (without "@pc" when the faulting frame was not found among them: then
+ * every frame, the handler's own included); "@maps"; then a copy of the
+ * task process's /proc/self/maps to the end.  Only raw addresses: a signal
+ * handler can neither read debug info nor allocate, and the task process's
+ * load addresses are its own (it is exec'd), so the nanny needs its maps
+ * to symbolize them (worker/symbolize.c). */
+#define KEEL__CRASH_PC "@pc "
+#define KEEL__CRASH_RA "@ra "
+#define KEEL__CRASH_MAPS "@maps\n"
+
 /* Environment variables from a nanny to its task process. */
 #define KEEL__ENV_ROLE "KEEL_ROLE"
 #define KEEL__ENV_NANNY "KEEL_TASK_NANNY"

@@ -4,14 +4,16 @@
  * (batching happens a level up, nanny to master).  Before each task it
  * writes the task id and start time into the page it shares with the nanny
  * (fd 5), so a death is blamed on the right task and deadlines are exact.
- * On a fatal signal it writes a backtrace to fd 4 and re-raises the signal
- * so the nanny sees the real cause. */
+ * On a fatal signal it writes the raw frames and its maps to fd 4 (the
+ * nanny symbolizes them) and re-raises the signal so the nanny sees the
+ * real cause. */
 #include "task/task.h"
 #include "proto/channel.h"
 #include "sys/sys.h"
 
 #include <errno.h>
 #include <execinfo.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
@@ -24,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define CHAN_FD KEEL__CHAN_FD
@@ -79,8 +82,75 @@ static void put_num(char *buf, size_t *n, unsigned long long v)
     buf[(*n)++] = tmp[--k];
 }
 
-static void on_crash(int sig)
+/* "<tag><hex>\n" on the crash fd, without stdio (a signal handler). */
+static void put_frame(const char *tag, uintptr_t a)
 {
+  char line[8 + 2 * sizeof a];
+  size_t n = strlen(tag);
+  memcpy(line, tag, n);
+  int k = 2 * (int)sizeof a;
+  while (k > 1 && !((a >> (4 * (k - 1))) & 15))
+    k--; /* no leading zeros */
+  while (k--)
+    line[n++] = "0123456789abcdef"[a >> (4 * k) & 15];
+  line[n++] = '\n';
+  keel__fd_write_all(CRASH_FD, line, n);
+}
+
+/* The instruction the signal interrupted, 0 where we cannot tell. */
+static uintptr_t fault_pc(const void *ctx)
+{
+  const ucontext_t *uc = ctx;
+#if defined(__x86_64__)
+  return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+  return (uintptr_t)uc->uc_mcontext.pc;
+#else
+  (void)uc;
+  return 0;
+#endif
+}
+
+/* The frames from the faulting one on: the handler's own frame and the
+ * kernel's sigreturn trampoline are noise.  Where the faulting pc is not
+ * among the frames (no unwind info through the signal frame, an unknown
+ * architecture), every frame: noisy, but nothing lost. */
+static void put_frames(const void *ctx)
+{
+  void *frames[64];
+  int k = backtrace(frames, 64), first = -1;
+  uintptr_t pc = fault_pc(ctx);
+  for (int i = 0; pc && i < k && first < 0; i++)
+    if ((uintptr_t)frames[i] == pc)
+      first = i;
+  if (first >= 0)
+    put_frame(KEEL__CRASH_PC, pc);
+  for (int i = first + 1; i < k; i++)
+    put_frame(KEEL__CRASH_RA, (uintptr_t)frames[i]);
+}
+
+/* Our maps, for the nanny to place each frame in its file: open, read
+ * and write only, so async-signal-safe. */
+static void put_maps(void)
+{
+  char buf[4096];
+  ssize_t n;
+  keel__fd_write_all(CRASH_FD, KEEL__CRASH_MAPS, strlen(KEEL__CRASH_MAPS));
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  while ((n = read(fd, buf, sizeof buf)) > 0 &&
+         keel__fd_write_all(CRASH_FD, buf, (size_t)n))
+    ;
+  close(fd);
+}
+
+/* Raw addresses and maps only (proto/channel.h): symbols, files and lines
+ * are the nanny's work, after the signal has been re-raised, so the crash
+ * is not delayed by reading debug info. */
+static void on_crash(int sig, siginfo_t *si, void *ctx)
+{
+  (void)si;
   char line[128];
   size_t n = 0;
   const char *head = "task process caught signal ";
@@ -92,15 +162,14 @@ static void on_crash(int sig)
   put_num(line, &n, tp.shm ? tp.shm->task_id : 0);
   keel__fd_write_all(CRASH_FD, line, n);
   const char *name = tp.name;
-  if (name) { /* static functions are not in the backtrace */
+  if (name) { /* the registered name, whatever the symbols say */
     keel__fd_write_all(CRASH_FD, " (", 2);
     keel__fd_write_all(CRASH_FD, name, strlen(name));
     keel__fd_write_all(CRASH_FD, ")", 1);
   }
   keel__fd_write_all(CRASH_FD, "\n", 1);
-  void *frames[64];
-  int k = backtrace(frames, 64);
-  backtrace_symbols_fd(frames, k, CRASH_FD);
+  put_frames(ctx);
+  put_maps();
   raise(sig); /* SA_RESETHAND: the default action, the real signal */
 }
 
@@ -114,8 +183,8 @@ static void install_crash_handlers(void)
   const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_crash;
-  sa.sa_flags = SA_ONSTACK | SA_RESETHAND | SA_NODEFER;
+  sa.sa_sigaction = on_crash;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND | SA_NODEFER;
   sigemptyset(&sa.sa_mask);
   for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
     sigaction(sigs[i], &sa, NULL);

@@ -696,6 +696,20 @@ static void kill_leftovers(keel__nanny *n, pid_t gone)
   keel__children_kill(keep, k);
 }
 
+/* What the crash handler wrote (raw frames and maps) as the backtrace
+ * people read.  Here, after the death, not while the task process lives:
+ * it has re-raised its signal and is gone, so nothing waits on this. */
+static void symbolize_bt(child *c)
+{
+  if (!c->bt.len)
+    return;
+  char *text = keel__symbolize(c->bt.data, c->bt.len);
+  keel__buf_reset(&c->bt);
+  if (text)
+    keel_buf_append(&c->bt, text, strlen(text));
+  free(text);
+}
+
 static void on_exit_status(slot *s, int status)
 {
   child *c = &s->c;
@@ -708,6 +722,7 @@ static void on_exit_status(slot *s, int status)
   read_child(s, R_ALL); /* results written before it died still count */
   ring_sync(s);          /* the task it died in may be the ring's */
   keel__lines_close(&c->lines, c->shm, &s->out);
+  symbolize_bt(c);
   keel_buf_append(&c->bt, "", 1);
   uint32_t phase = c->shm ? c->shm->phase : KEEL__P_START;
   uint64_t running = c->kill_cause ? c->kill_task

@@ -4,6 +4,8 @@
  * process, feeds it tasks, reads results back, watches it and reports its
  * death.  Its files, from the bottom up:
  *
+ *   symbolize.c  a task process's crash backtrace: raw addresses and its
+ *              maps to function, file and line (libdw)
  *   spawn.c    starting a task process (posix_spawn of the same binary)
  *   uplink.c   messages to the master
  *   lines.c    a task process's stdout and stderr, cut into whole lines
@@ -120,6 +122,14 @@ bool keel__slot_quiet(const keel__slot *s);
  * added. */
 #define KEEL__SLOT_FDS 5
 int keel__slot_pollfds(const keel__slot *s, struct pollfd *fds);
+
+/* ---- symbolize.c ---- */
+/* What a task process's crash handler wrote (len bytes, proto/channel.h)
+ * as the backtrace people read: its text lines, then one line a frame,
+ * innermost first, "#k  function (file.c:LINE)" where debug info says,
+ * else "#k  function+0xOFF [module]" or "#k  [module+0xOFF]".  Malloc'd;
+ * NULL if out of memory. */
+char *keel__symbolize(const char *raw, size_t len);
 
 /* ---- spawn.c ---- */
 /* Start a task process: the same binary, role in the environment, the
