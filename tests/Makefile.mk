@@ -24,6 +24,8 @@ check_PROGRAMS += tests/mpi/mpi_futures tests/mpi/mpi_crash \
 	tests/mpi/mpi_badworker
 tests_mpi_mpi_futures_SOURCES = tests/mpi/mpi_futures.c $(TESTS_SHARED)
 tests_mpi_mpi_crash_SOURCES = tests/mpi/mpi_crash.c $(TESTS_SHARED)
+# -g whatever CFLAGS say: it checks that backtraces give files and lines.
+tests_mpi_mpi_crash_CFLAGS = $(AM_CFLAGS) -g
 tests_mpi_mpi_badworker_SOURCES = tests/mpi/mpi_badworker.c $(TESTS_SHARED)
 TESTS += tests/mpi/mpi_futures tests/mpi/mpi_crash tests/mpi/mpi_badworker
 

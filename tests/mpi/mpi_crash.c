@@ -4,6 +4,7 @@
 #include "../testutil.h"
 #include "tasks.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -68,6 +69,48 @@ static void test_segfault(void)
 {
   WATCHDOG(30);
   check_death(t_segv, SIGSEGV, -1, true);
+}
+
+/* A fault in a static function of this file, built with -g
+ * (tests/Makefile.mk): the backtrace names it, not an exported neighbour
+ * (the dynamic symbol table alone cannot), with this file and line. */
+enum { STATIC_FAULT_LINE = __LINE__ + 4 }; /* the store below */
+__attribute__((noinline, noclone)) static void fault_in_static(
+    volatile int *p)
+{
+  *p = 1;
+}
+
+static int t_segv_static(const void *arg, size_t len, keel_buf *out)
+{
+  fault_in_static(mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0));
+  return 0;
+}
+KEEL_REGISTER(t_segv_static);
+
+static void test_segfault_in_static_function(void)
+{
+  WATCHDOG(30);
+  keel_executor *ex = make_executor(KEEL_ON_CRASH_FAIL_TASK, 0, 0);
+  keel_future *f = submit_int(ex, t_segv_static, 0);
+  CU_ASSERT_EQUAL(keel_future_result(f, 30, NULL, NULL), KEEL_EWORKER);
+  const keel_error *e = keel_future_error(f);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(e->backtrace);
+  char want[64];
+  snprintf(want, sizeof want, "#0  fault_in_static (mpi_crash.c:%d)\n",
+           STATIC_FAULT_LINE);
+  /* the faulting frame first: not the handler's, nor the trampoline's */
+  const char *first = strstr(e->backtrace, "#0 ");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+  CU_ASSERT_NSTRING_EQUAL(first, want, strlen(want));
+  if (strncmp(first, want, strlen(want)))
+    fprintf(stderr, "backtrace:\n%s\nwanted: %s", e->backtrace, want);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e->backtrace, "t_segv_static (mpi_crash.c:"));
+  CU_ASSERT_PTR_NULL(strstr(e->backtrace, "on_crash"));
+  keel_future_release(f);
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
 }
 
 static void test_sigkill(void)
@@ -453,6 +496,7 @@ int main(int argc, char **argv)
 {
   static const tu_test tests[] = {
       TU_TEST(test_segfault),
+      TU_TEST(test_segfault_in_static_function),
       TU_TEST(test_sigkill),
       TU_TEST(test_exit3),
       TU_TEST(test_abort),
