@@ -81,6 +81,9 @@ int main(int argc, char **argv)
       return 1;
   figure_ms("crash", "task process SIGKILL -> failed future",
                kill_s, nr);
+  /* the first crash apart: it reads the debug info the others reuse */
+  figure("crash-segv-first", segv_s[0] * 1e3, "ms",
+         "the first SIGSEGV -> failed future; one run");
   figure_ms("crash-segv", "task SIGSEGV -> failed future with backtrace",
             segv_s, nr);
   figure_ms("recovery", "broken -> reusable executor answers", rec_s, nr);
