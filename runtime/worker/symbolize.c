@@ -84,11 +84,13 @@ typedef struct sym_file {
   struct stat st;   /* when it was read: a rebuilt file is read again */
   Dwfl *dwfl;
   Dwfl_Module *mod; /* NULL: not an ELF file libdw can read */
+  bool own_dwarf;   /* the file itself has debug info (built with -g) */
   /* Addresses already symbolized and their lines: the frames under the
    * task (the task process's loop, main, libc's start) are the same in
    * every crash, and a symbol lookup is a linear search of .symtab. */
   struct {
     GElf_Addr a;
+    bool back; /* a return address, looked up one byte back */
     char *text;
   } seen[MAX_SEEN];
   size_t nseen;
@@ -149,6 +151,29 @@ static bool same_file(const struct stat *a, const struct stat *b)
          a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
+/* Whether the module's own file has DWARF, as a program or library built
+ * with -g does.  Lines are looked up only there: the debug info that
+ * distributions ship apart (libc6-dbg, dbgsym packages) is compressed,
+ * and reading libc's took 60 ms, at every nanny's first crash.  Its
+ * .symtab, which names static functions, is cheap and still used. */
+static bool has_own_dwarf(Dwfl_Module *mod)
+{
+  GElf_Addr bias;
+  Elf *e = dwfl_module_getelf(mod, &bias);
+  size_t strndx;
+  if (!e || elf_getshdrstrndx(e, &strndx))
+    return false;
+  for (Elf_Scn *scn = elf_nextscn(e, NULL); scn; scn = elf_nextscn(e, scn)) {
+    GElf_Shdr sh;
+    const char *name = gelf_getshdr(scn, &sh)
+                           ? elf_strptr(e, strndx, sh.sh_name) : NULL;
+    if (name && (!strcmp(name, ".debug_info") ||
+                 !strcmp(name, ".zdebug_info")))
+      return true;
+  }
+  return false;
+}
+
 /* The cache entry of path as it is now, read once; NULL if it cannot be
  * read. */
 static sym_file *file_of(const char *path, const struct stat *st)
@@ -176,6 +201,7 @@ static sym_file *file_of(const char *path, const struct stat *st)
   /* at the file's own addresses: base 0 plus its p_vaddr */
   f->mod = dwfl_report_elf(f->dwfl, base_name(path), path, -1, 0, true);
   dwfl_report_end(f->dwfl, NULL, NULL);
+  f->own_dwarf = f->mod && has_own_dwarf(f->mod);
   return f->mod ? f : NULL;
 }
 
@@ -267,43 +293,48 @@ static bool put_source(keel_buf *b, Dwfl_Module *mod, GElf_Addr a,
 }
 
 /* a (the module's address) in words, one line a function. */
-static void put_addr(keel_buf *b, Dwfl_Module *mod, GElf_Addr a,
+/* back: a is a return address less one, and +0xOFF shows the return
+ * address itself, as backtrace_symbols() and debuggers do. */
+static void put_addr(keel_buf *b, const sym_file *f, GElf_Addr a, bool back,
                      const char *module)
 {
   GElf_Off off = 0;
   GElf_Sym sym;
-  const char *name = dwfl_module_addrinfo(mod, a, &off, &sym, NULL, NULL,
+  const char *name = dwfl_module_addrinfo(f->mod, a, &off, &sym, NULL, NULL,
                                           NULL);
-  if (put_source(b, mod, a, name))
+  if (f->own_dwarf && put_source(b, f->mod, a, name))
     return;
   if (name)
     keel_buf_printf(b, "%.*s+0x%" PRIx64 " [%s]\n",
-                    (int)strcspn(name, "@"), name, (uint64_t)off, module);
+                    (int)strcspn(name, "@"), name, (uint64_t)off + back,
+                    module);
   else
-    keel_buf_printf(b, "[%s+0x%" PRIx64 "]\n", module, (uint64_t)a);
+    keel_buf_printf(b, "[%s+0x%" PRIx64 "]\n", module, (uint64_t)a + back);
 }
 
 /* One frame through libdw, from f's cache if it was seen before; false
  * when libdw cannot place it. */
-static bool put_symbolized(keel_buf *b, const map *m, uintptr_t a)
+static bool put_symbolized(keel_buf *b, const map *m, uintptr_t a,
+                           bool back)
 {
   sym_file *f = map_file(m);
   GElf_Addr ma;
   if (!f || !module_addr(f->mod, a - m->start + m->off, &ma))
     return false;
   for (size_t i = 0; i < f->nseen; i++)
-    if (f->seen[i].a == ma) {
+    if (f->seen[i].a == ma && f->seen[i].back == back) {
       keel_buf_printf(b, "%s", f->seen[i].text);
       return true;
     }
   size_t from = b->len;
-  put_addr(b, f->mod, ma, base_name(m->path));
+  put_addr(b, f, ma, back, base_name(m->path));
   char *text = strndup(b->data + from, b->len - from);
   if (text) {
     /* full: one out, by address, as good as any */
     size_t i = f->nseen < MAX_SEEN ? f->nseen++ : (size_t)(ma % MAX_SEEN);
     free(f->seen[i].text); /* NULL unless it was full */
     f->seen[i].a = ma;
+    f->seen[i].back = back;
     f->seen[i].text = text;
   }
   return true;
@@ -316,18 +347,19 @@ static void put_frame(keel_buf *b, const map *m, size_t nm, const frame *f)
 {
   /* A return address is the instruction after the call: look up the
    * call itself, or the line would be the next one, or another function. */
-  uintptr_t a = f->exact || !f->addr ? f->addr : f->addr - 1;
+  bool back = !f->exact && f->addr;
+  uintptr_t a = f->addr - back;
   const map *in = map_of(m, nm, a);
   if (!in) {
     keel_buf_printf(b, "0x%" PRIxPTR "\n", f->addr);
     return;
   }
 #ifdef KEEL_HAVE_LIBDW
-  if (put_symbolized(b, in, a))
+  if (put_symbolized(b, in, a, back))
     return;
 #endif
   keel_buf_printf(b, "[%s+0x%" PRIxPTR "]\n", base_name(in->path),
-                  a - in->start + in->off);
+                  a - in->start + in->off + back);
 }
 
 /* The lines of text into b, numbered "#k  " from *k on. */
