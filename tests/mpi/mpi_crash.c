@@ -99,15 +99,21 @@ static void test_segfault_in_static_function(void)
   CU_ASSERT_PTR_NOT_NULL_FATAL(e);
   CU_ASSERT_PTR_NOT_NULL_FATAL(e->backtrace);
   char want[64];
+#ifdef KEEL_HAVE_LIBDW
   snprintf(want, sizeof want, "#0  fault_in_static (mpi_crash.c:%d)\n",
            STATIC_FAULT_LINE);
+#else /* configure --without-libdw: module and offset only */
+  snprintf(want, sizeof want, "#0  [mpi_crash+0x");
+#endif
   /* the faulting frame first: not the handler's, nor the trampoline's */
   const char *first = strstr(e->backtrace, "#0 ");
   CU_ASSERT_PTR_NOT_NULL_FATAL(first);
   CU_ASSERT_NSTRING_EQUAL(first, want, strlen(want));
   if (strncmp(first, want, strlen(want)))
     fprintf(stderr, "backtrace:\n%s\nwanted: %s", e->backtrace, want);
+#ifdef KEEL_HAVE_LIBDW
   CU_ASSERT_PTR_NOT_NULL(strstr(e->backtrace, "t_segv_static (mpi_crash.c:"));
+#endif
   CU_ASSERT_PTR_NULL(strstr(e->backtrace, "on_crash"));
   keel_future_release(f);
   CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
