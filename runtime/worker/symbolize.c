@@ -206,11 +206,14 @@ static sym_file *file_of(const char *path, const struct stat *st)
 }
 
 /* The cache entry of m's file, if it is still the file that was mapped
- * (same inode; not replaced since). */
+ * (same inode; not replaced since).  A regular file only: the maps come
+ * from the task process, which could write anything on its crash pipe,
+ * and opening a FIFO named there would block the nanny. */
 static sym_file *map_file(const map *m)
 {
   struct stat st;
-  if (stat(m->path, &st) != 0 || (unsigned long)st.st_ino != m->ino)
+  if (stat(m->path, &st) != 0 || !S_ISREG(st.st_mode) ||
+      (unsigned long)st.st_ino != m->ino)
     return NULL;
   return file_of(m->path, &st);
 }
