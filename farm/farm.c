@@ -15,7 +15,6 @@
  * finished are in the joblog, so --resume runs the others. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
 #include <spawn.h>
@@ -36,18 +35,10 @@
 
 #define FARM_ERROR 255
 #define FARM_DRAINED 254 /* drained before every line ran: --resume */
-#define DRAIN_GRACE 30.0 /* seconds, --drain-grace's default */
 #define MAX_LINE 131071 /* Linux's limit on one argument (MAX_ARG_STRLEN) */
 #define MAX_OUTPUT (64u << 20) /* bytes kept of each stream of a line */
 
 extern char **environ;
-
-typedef struct farm_opts {
-  const char *tasks, *joblog;
-  bool resume, progress;
-  int retries;
-  double timeout, drain_grace;
-} farm_opts;
 
 /* What a line's task returns, followed by host, stdout and stderr. */
 typedef struct outcome {
@@ -569,61 +560,6 @@ static int run_all(farm *fm, keel_executor *ex, const size_t *seqs, size_t n,
 
 /* ---- options and main ---- */
 
-__attribute__((noreturn)) static void usage_error(const char *fmt,
-                                                  const char *arg)
-{
-  fprintf(stderr, "keelrun: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, " (see keelrun --help)\n");
-  exit(FARM_ERROR);
-}
-
-static void parse(int argc, char **argv, farm_opts *o)
-{
-#define FARM_OPT(name, arg, code) {name, arg, 0, code},
-  static const struct option opts[] = {FARM_OPTIONS(FARM_OPT){0, 0, 0, 0}};
-#undef FARM_OPT
-  char *end;
-  int c;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-    switch (c) {
-    case 't': o->tasks = optarg; break;
-    case 'j': o->joblog = optarg; break;
-    case 'r': o->resume = true; break;
-    case 'p': o->progress = true; break;
-    case 'R': {
-      long k = strtol(optarg, &end, 10);
-      if (!*optarg || *end || k < 0 || k > 1000)
-        usage_error("--retries takes a count from 0 to 1000, not '%s'",
-                    optarg);
-      o->retries = (int)k;
-      break;
-    }
-    case 'T':
-      o->timeout = strtod(optarg, &end);
-      if (!*optarg || *end || !(o->timeout > 0) || o->timeout > 1e9)
-        usage_error("--timeout takes seconds above 0, not '%s'", optarg);
-      break;
-    case 'g':
-      o->drain_grace = strtod(optarg, &end);
-      if (!*optarg || *end || !(o->drain_grace >= 0) ||
-          o->drain_grace > 1e9)
-        usage_error("--drain-grace takes seconds, 0 or more, not '%s'",
-                    optarg);
-      break;
-    case ':': usage_error("option '%s' needs a value", argv[optind - 1]);
-    default: usage_error("unknown option '%s'", argv[optind - 1]);
-    }
-  }
-  if (optind < argc)
-    usage_error("unexpected argument '%s'", argv[optind]);
-  if (!o->tasks)
-    usage_error("%s", "--tasks FILE is required");
-  if (o->resume && !o->joblog)
-    usage_error("%s", "--resume needs --joblog F");
-}
-
 /* The lines still to run, in order, into seqs: their count. */
 static size_t pending(const farm *fm, size_t *seqs)
 {
@@ -675,12 +611,13 @@ static int farm_status(const farm *fm)
 
 int main(int argc, char **argv)
 {
-  farm_opts o = {.drain_grace = DRAIN_GRACE};
+  farm_opts o;
   farm fm = {0};
   size_t *seqs = NULL;
   if (keel_init(&argc, &argv)) /* workers serve inside and exit */
     return FARM_ERROR;
-  parse(argc, argv, &o);
+  if (farm_opts_parse(argc, argv, &o)) /* keelrun checked them: alone */
+    return FARM_ERROR;
   if (read_tasks(&fm, o.tasks) || !(fm.done = calloc(fm.n + 1, 1)))
     return done(&fm, seqs, FARM_ERROR);
   if (o.joblog && !(fm.log = farm_joblog_open(o.joblog, o.resume, fm.done,

@@ -1,9 +1,12 @@
-/* farm_opts.h: the task farm's options, listed once.  keelrun accepts them
- * and hands them to keel-farm as they are; keel-farm parses them. */
+/* farm_opts.h: the task farm's options, listed and parsed once (opts.c).
+ * keelrun parses and checks them before mpirun starts, so that a usage
+ * error is one line and exit status 2, and hands them to keel-farm as
+ * they are; keel-farm parses the same words again to run. */
 #ifndef KEEL_FARM_OPTS_H
 #define KEEL_FARM_OPTS_H
 
 #include <getopt.h>
+#include <stdbool.h>
 
 /* X(name, has_arg, keel-farm's getopt code) */
 #define FARM_OPTIONS(X)                                                      \
@@ -14,5 +17,22 @@
   X("timeout", required_argument, 'T')                                       \
   X("progress", no_argument, 'p')                                           \
   X("drain-grace", required_argument, 'g')
+
+#define FARM_DRAIN_GRACE 30.0 /* seconds, --drain-grace's default */
+
+typedef struct farm_opts {
+  const char *tasks, *joblog;
+  bool resume, progress;
+  int retries;
+  double timeout, drain_grace;
+} farm_opts;
+
+/* Parse the farm's options from argv[1..argc) into *o (defaults first):
+ * 0, or -1 after one line on stderr naming what is wrong. */
+int farm_opts_parse(int argc, char **argv, farm_opts *o);
+/* Check what the options name, before anything starts: the task file can
+ * be read (standard input is not looked at).  0, or -1 after one line on
+ * stderr. */
+int farm_opts_check(const farm_opts *o);
 
 #endif

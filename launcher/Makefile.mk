@@ -4,7 +4,8 @@
 bin_PROGRAMS += launcher/keelrun
 launcher_keelrun_SOURCES = launcher/keelrun.c launcher/alloc.c \
 	launcher/cmd.c launcher/launcher.h launcher/relay.c \
-	launcher/relay.h farm/farm_opts.h runtime/sys/fd.c
+	launcher/relay.h farm/farm_opts.h farm/opts.c \
+	runtime/sys/fd.c
 launcher_keelrun_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \
 	-DKEEL_LIBEXECDIR='"$(pkglibexecdir)"' -DKEEL_MPIRUN='"$(MPIRUN)"'
 launcher_keelrun_CFLAGS = $(AM_CFLAGS) $(HWLOC_CFLAGS)

@@ -74,11 +74,14 @@ static void usage(FILE *out)
 "own SIGINT/SIGTERM/SIGHUP, 2 for a usage error, 127 if the launcher cannot\n"
 "be started, 1 if the master's ending was never reported, 70 if the master\n"
 "returned 0 but a worker rank crashed.  Task farm: 0, the\n"
-"number of failed lines (101 for more than 100), 254 when drained before\n"
-"every line ran (--resume runs the rest), or 255 for any other error.\n");
+"number of failed lines (101 for more than 100), 2 for a usage error (found\n"
+"before mpirun starts), 254 when drained before every line ran (--resume\n"
+"runs the rest), or 255 for any other error.\n");
 }
 
-static int usage_status = 2; /* 255 in task-farm mode, as GNU parallel */
+/* A usage error, the task farm's too: caught before mpirun starts, so
+ * that it cannot pass for a farm's count of failed lines. */
+static const int usage_status = 2;
 
 static void die(const char *fmt, const char *arg)
 {
@@ -145,8 +148,8 @@ static const char *helper(const char *name, const char *subdir, char *path,
 }
 
 /* Task-farm mode: --tasks among keelrun's own options, found by a first,
- * quiet pass of the same parse (usage errors then exit 255, as GNU
- * parallel's do; a PROGRAM's own --tasks is not keelrun's). */
+ * quiet pass of the same parse (a PROGRAM's own --tasks is not
+ * keelrun's). */
 static bool farm_mode(int argc, char **argv, const struct option *opts)
 {
   int c, li = -1;
@@ -167,7 +170,7 @@ typedef struct opts {
   const char *bind, *hostfile, *hosts, *mpirun;
   const char *exports[64], *mca[128];
   int workers, per_worker, report, tag, dry, nexports, nmca;
-  const char *farm[16]; /* the task farm's options, for keel-farm */
+  const char *farm[64]; /* the task farm's options, for keel-farm */
   int nfarm;
   bool tasks;
   char **prog; /* PROGRAM [ARGS...], NULL-terminated (argv's tail) */
@@ -195,11 +198,22 @@ static const struct option long_opts[] = {
 static void farm_option(opts *o, char **argv, int li)
 {
   bool split = long_opts[li].has_arg && argv[optind - 1] == optarg;
-  if (o->nfarm > 14)
+  if (o->nfarm > 61)
     die("%s", "too many task-farm options");
   o->farm[o->nfarm++] = argv[optind - 1 - split];
   if (split)
     o->farm[o->nfarm++] = optarg;
+}
+
+/* The farm's options, parsed and checked here as keel-farm will parse
+ * them, so that a usage error stops keelrun before mpirun starts. */
+static void check_farm(opts *o)
+{
+  char *argv[66] = {"keel-farm"};
+  farm_opts fo;
+  memcpy(argv + 1, o->farm, (size_t)o->nfarm * sizeof *argv);
+  if (farm_opts_parse(o->nfarm + 1, argv, &fo) || farm_opts_check(&fo))
+    exit(usage_status);
 }
 
 static void parse(int argc, char **argv, opts *o)
@@ -207,7 +221,6 @@ static void parse(int argc, char **argv, opts *o)
   int c, li;
   *o = (opts){.bind = "core", .mpirun = KEEL_MPIRUN};
   o->tasks = farm_mode(argc, argv, long_opts);
-  usage_status = o->tasks ? 255 : 2;
   opterr = 0; /* our own one-line errors */
   while ((c = getopt_long(argc, argv, "+:n:c:x:h", long_opts, &li)) != -1) {
     switch (c) {
@@ -255,6 +268,8 @@ static void parse(int argc, char **argv, opts *o)
   if (!o->tasks && !runnable(argv[optind]))
     die("cannot execute PROGRAM '%s'", argv[optind]);
   o->prog = argv + optind;
+  if (o->tasks)
+    check_farm(o);
 }
 
 /* A bad environment (Slurm's variables, KEEL_CORES_PER_WORKER, a

@@ -1,0 +1,102 @@
+/* opts.c: the task farm's options, parsed and checked in one place for
+ * keelrun (before mpirun starts) and keel-farm (which runs them). */
+#include "farm_opts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* One line on stderr pointing at --help: -1. */
+static int usage_error(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "keelrun: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, " (see keelrun --help)\n");
+  va_end(ap);
+  return -1;
+}
+
+/* One option's value into *o: 0, or -1 after naming it. */
+static int take(int c, const char *arg, char **argv, farm_opts *o)
+{
+  char *end;
+  switch (c) {
+  case 't': o->tasks = arg; return 0;
+  case 'j': o->joblog = arg; return 0;
+  case 'r': o->resume = true; return 0;
+  case 'p': o->progress = true; return 0;
+  case 'R': {
+    long k = strtol(arg, &end, 10);
+    if (!*arg || *end || k < 0 || k > 1000)
+      return usage_error("--retries takes a count from 0 to 1000, not '%s'",
+                         arg);
+    o->retries = (int)k;
+    return 0;
+  }
+  case 'T':
+    o->timeout = strtod(arg, &end);
+    if (!*arg || *end || !(o->timeout > 0) || o->timeout > 1e9)
+      return usage_error("--timeout takes seconds above 0, not '%s'", arg);
+    return 0;
+  case 'g':
+    o->drain_grace = strtod(arg, &end);
+    if (!*arg || *end || !(o->drain_grace >= 0) || o->drain_grace > 1e9)
+      return usage_error("--drain-grace takes seconds, 0 or more, not '%s'",
+                         arg);
+    return 0;
+  case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+  default: return usage_error("unknown option '%s'", argv[optind - 1]);
+  }
+}
+
+int farm_opts_parse(int argc, char **argv, farm_opts *o)
+{
+#define FARM_OPT(name, arg, code) {name, arg, 0, code},
+  static const struct option opts[] = {FARM_OPTIONS(FARM_OPT){0, 0, 0, 0}};
+#undef FARM_OPT
+  int c;
+  *o = (farm_opts){.drain_grace = FARM_DRAIN_GRACE};
+  optind = 0; /* glibc: a parse of its own, whatever ran before */
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1)
+    if (take(c, optarg, argv, o))
+      return -1;
+  if (optind < argc)
+    return usage_error("unexpected argument '%s'", argv[optind]);
+  if (!o->tasks)
+    return usage_error("--tasks FILE is required");
+  if (o->resume && !o->joblog)
+    return usage_error("--resume needs --joblog F");
+  return 0;
+}
+
+/* Can the task file be read?  Opening is not enough: a directory opens
+ * too.  Nothing is read: a pipe's bytes are keel-farm's. */
+static int check_tasks(const char *path)
+{
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), err = errno;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+    err = EISDIR;
+  if (fd >= 0)
+    close(fd);
+  if (fd >= 0 && err != EISDIR)
+    return 0;
+  fprintf(stderr, "keelrun: cannot read task file %s: %s\n", path,
+          strerror(err));
+  return -1;
+}
+
+int farm_opts_check(const farm_opts *o)
+{
+  if (strcmp(o->tasks, "-") && check_tasks(o->tasks))
+    return -1;
+  return 0;
+}
