@@ -2,8 +2,8 @@
  * (keelrun -n N --tasks FILE); it also runs alone and spawns its workers.
  *
  * The master checks every line of the task file before it runs any, then
- * submits each line as a task that runs it with /bin/sh -c in a task
- * process on a worker.  It prints each line's output whole when the line
+ * submits each line as a task that runs it with SHELL -c (--shell,
+ * /bin/sh by default) in a task process on a worker.  It prints each line's output whole when the line
  * finishes, writes GNU parallel's joblog, and exits like GNU parallel: 0,
  * the number of failed lines (101 for more than 100), or 255 when the farm
  * itself cannot run.  A line whose shell dies (even SIGKILLed) or runs
@@ -13,6 +13,7 @@
  * near), it starts no more lines, gives those running --drain-grace
  * seconds, kills what still runs, and exits FARM_DRAINED.  Only lines that
  * finished are in the joblog, so --resume runs the others. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -85,7 +86,7 @@ static double wall(void)
   return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
 }
 
-/* ---- the task: one line under /bin/sh -c ---- */
+/* ---- the task: one line under SHELL -c ---- */
 
 /* Read both pipes to their end. */
 static void drain(int out, int err, bytes *o, bytes *e)
@@ -111,14 +112,15 @@ static void drain(int out, int err, bytes *o, bytes *e)
   }
 }
 
-/* Start sh -c cmd in a process group of its own (a line's `kill 0` must
- * not hit the task process), stdin from /dev/null, stdout and stderr to
- * pipes, none of the task process's fds (3 is its channel). */
-static pid_t start_sh(const char *cmd, int out[2], int err[2])
+/* Start shell -c cmd in a process group of its own (a line's `kill 0`
+ * must not hit the task process), stdin from /dev/null, stdout and stderr
+ * to pipes, none of the task process's fds (3 is its channel). */
+static pid_t start_sh(const char *shell, const char *cmd, int out[2],
+                      int err[2])
 {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
-  char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+  char *argv[] = {(char *)shell, "-c", (char *)cmd, NULL};
   pid_t pid = -1;
   if (pipe2(out, O_CLOEXEC))
     return -1;
@@ -136,7 +138,7 @@ static pid_t start_sh(const char *cmd, int out[2], int err[2])
            posix_spawn_file_actions_adddup2(&fa, err[1], 2) |
            posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   if (!rc)
-    rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ);
+    rc = posix_spawn(&pid, shell, &fa, &at, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   close(out[1]);
@@ -160,19 +162,23 @@ static void clean_environment(void)
     unsetenv(mine[i]);
 }
 
+/* A line's task: its argument is the shell, a NUL, then the line. */
 static int run_line(const void *arg, size_t len, keel_buf *out)
 {
-  char *cmd = strndup(arg, len), host[256] = "?";
+  const char *shell = arg, *nul = memchr(arg, '\0', len);
+  assert(nul); /* start() puts it there */
+  size_t ncmd = len - (size_t)(nul + 1 - shell);
+  char *cmd = strndup(nul + 1, ncmd), host[256] = "?";
   int po[2], pe[2], status = 0;
   bytes o = {0}, e = {0};
   outcome r = {.start = wall()};
   struct timespec t0, t1;
   clean_environment();
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  pid_t pid = cmd ? start_sh(cmd, po, pe) : -1;
+  pid_t pid = cmd ? start_sh(shell, cmd, po, pe) : -1;
   free(cmd);
   if (pid < 0)
-    return keel_fail(out, "cannot start /bin/sh: %s", strerror(errno));
+    return keel_fail(out, "cannot start %s: %s", shell, strerror(errno));
   drain(po[0], pe[0], &o, &e);
   close(po[0]);
   close(pe[0]);
@@ -184,7 +190,7 @@ static int run_line(const void *arg, size_t len, keel_buf *out)
   if (got != pid) {
     free(o.p);
     free(e.p);
-    return keel_fail(out, "cannot wait for /bin/sh: %s", strerror(errno));
+    return keel_fail(out, "cannot wait for %s: %s", shell, strerror(errno));
   }
   gethostname(host, sizeof host - 1);
   r.runtime = (double)(t1.tv_sec - t0.tv_sec) +
@@ -216,6 +222,7 @@ typedef struct farm {
   bool broken;          /* the executor failed: the farm cannot go on */
   bool progress;        /* --progress */
   double timeout;       /* --timeout */
+  const char *shell;    /* --shell */
   double last_progress;
   size_t shown;         /* lines finished when progress last printed */
   double drain_grace;   /* --drain-grace */
@@ -451,7 +458,15 @@ static slot *next_done(void)
 static int start(farm *fm, keel_executor *ex, slot *s)
 {
   const char *cmd = fm->line[s->seq];
-  int rc = keel_submit(ex, run_line, cmd, strlen(cmd), &s->f);
+  size_t ns = strlen(fm->shell) + 1, nc = strlen(cmd);
+  char *arg = malloc(ns + nc);
+  int rc = arg ? KEEL_OK : KEEL_ENOMEM;
+  if (arg) { /* the shell travels with each line: workers parse no options */
+    memcpy(arg, fm->shell, ns);
+    memcpy(arg + ns, cmd, nc);
+    rc = keel_submit(ex, run_line, arg, ns + nc, &s->f); /* copies arg */
+    free(arg);
+  }
   if (!rc) {
     s->runs++;
     rc = keel_future_on_done(s->f, on_done, s);
@@ -616,7 +631,8 @@ int main(int argc, char **argv)
   size_t *seqs = NULL;
   if (keel_init(&argc, &argv)) /* workers serve inside and exit */
     return FARM_ERROR;
-  if (farm_opts_parse(argc, argv, &o)) /* keelrun checked them: alone */
+  /* keelrun checked them already: this is for keel-farm run alone */
+  if (farm_opts_parse(argc, argv, &o) || farm_opts_check(&o))
     return FARM_ERROR;
   if (read_tasks(&fm, o.tasks) || !(fm.done = calloc(fm.n + 1, 1)))
     return done(&fm, seqs, FARM_ERROR);
@@ -630,6 +646,7 @@ int main(int argc, char **argv)
   fm.jobs = pending(&fm, seqs);
   fm.progress = o.progress;
   fm.timeout = o.timeout;
+  fm.shell = o.shell;
   fm.drain_grace = o.drain_grace;
   /* --retries K: a failing line runs up to K times in all (GNU parallel) */
   int n = run_all(&fm, ex, seqs, fm.jobs, o.retries > 1 ? o.retries : 1);

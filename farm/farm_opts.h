@@ -16,12 +16,14 @@
   X("retries", required_argument, 'R')                                       \
   X("timeout", required_argument, 'T')                                       \
   X("progress", no_argument, 'p')                                           \
-  X("drain-grace", required_argument, 'g')
+  X("drain-grace", required_argument, 'g')                                   \
+  X("shell", required_argument, 'S')
 
 #define FARM_DRAIN_GRACE 30.0 /* seconds, --drain-grace's default */
+#define FARM_SHELL "/bin/sh"   /* --shell's default */
 
 typedef struct farm_opts {
-  const char *tasks, *joblog;
+  const char *tasks, *joblog, *shell;
   bool resume, progress;
   int retries;
   double timeout, drain_grace;
@@ -31,7 +33,7 @@ typedef struct farm_opts {
  * 0, or -1 after one line on stderr naming what is wrong. */
 int farm_opts_parse(int argc, char **argv, farm_opts *o);
 /* Check what the options name, before anything starts: the task file can
- * be read (standard input is not looked at).  0, or -1 after one line on
+ * be read (standard input is not looked at), the shell can be run.  0, or -1 after one line on
  * stderr. */
 int farm_opts_check(const farm_opts *o);
 

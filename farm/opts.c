@@ -32,6 +32,7 @@ static int take(int c, const char *arg, char **argv, farm_opts *o)
   case 'j': o->joblog = arg; return 0;
   case 'r': o->resume = true; return 0;
   case 'p': o->progress = true; return 0;
+  case 'S': o->shell = arg; return 0;
   case 'R': {
     long k = strtol(arg, &end, 10);
     if (!*arg || *end || k < 0 || k > 1000)
@@ -62,7 +63,7 @@ int farm_opts_parse(int argc, char **argv, farm_opts *o)
   static const struct option opts[] = {FARM_OPTIONS(FARM_OPT){0, 0, 0, 0}};
 #undef FARM_OPT
   int c;
-  *o = (farm_opts){.drain_grace = FARM_DRAIN_GRACE};
+  *o = (farm_opts){.drain_grace = FARM_DRAIN_GRACE, .shell = FARM_SHELL};
   optind = 0; /* glibc: a parse of its own, whatever ran before */
   opterr = 0;
   while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1)
@@ -94,9 +95,24 @@ static int check_tasks(const char *path)
   return -1;
 }
 
+/* The shell runs every line on the workers: a path (no PATH search, the
+ * workers' PATH may differ) to a file this host can execute.  Workers on
+ * other hosts are trusted to have it where this one does. */
+static int check_shell(const char *path)
+{
+  struct stat st;
+  if (path[0] != '/')
+    return usage_error("--shell takes an absolute path, not '%s'", path);
+  if (stat(path, &st))
+    return usage_error("--shell %s: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode) || access(path, X_OK))
+    return usage_error("--shell %s: not an executable file", path);
+  return 0;
+}
+
 int farm_opts_check(const farm_opts *o)
 {
   if (strcmp(o->tasks, "-") && check_tasks(o->tasks))
     return -1;
-  return 0;
+  return check_shell(o->shell);
 }
