@@ -215,7 +215,7 @@ KEEL_REGISTER(run_line);
 typedef struct farm {
   char **line;   /* line[1..n]; NULL for a blank line (not a job) */
   size_t n, cap;
-  bool *done;    /* done[1..n]: in the joblog already (--resume) */
+  bool *done;    /* done[1..n]: not to run (--resume, --resume-failed) */
   size_t failed, finished, jobs;
   FILE *log;
   bool log_failed;      /* a joblog row could not be written */
@@ -636,7 +636,10 @@ int main(int argc, char **argv)
     return FARM_ERROR;
   if (read_tasks(&fm, o.tasks) || !(fm.done = calloc(fm.n + 1, 1)))
     return done(&fm, seqs, FARM_ERROR);
-  if (o.joblog && !(fm.log = farm_joblog_open(o.joblog, o.resume, fm.done,
+  farm_log_mode mode = o.resume_failed ? FARM_LOG_RESUME_FAILED
+                       : o.resume      ? FARM_LOG_RESUME
+                                       : FARM_LOG_AFRESH;
+  if (o.joblog && !(fm.log = farm_joblog_open(o.joblog, mode, fm.done,
                                                fm.line, fm.n)))
     return done(&fm, seqs, FARM_ERROR);
   seqs = malloc((fm.n + 1) * sizeof *seqs);

@@ -17,14 +17,15 @@
   X("timeout", required_argument, 'T')                                       \
   X("progress", no_argument, 'p')                                           \
   X("drain-grace", required_argument, 'g')                                   \
-  X("shell", required_argument, 'S')
+  X("shell", required_argument, 'S')                                         \
+  X("resume-failed", no_argument, 'f')
 
 #define FARM_DRAIN_GRACE 30.0 /* seconds, --drain-grace's default */
 #define FARM_SHELL "/bin/sh"   /* --shell's default */
 
 typedef struct farm_opts {
   const char *tasks, *joblog, *shell;
-  bool resume, progress;
+  bool resume, resume_failed, progress;
   int retries;
   double timeout, drain_grace;
 } farm_opts;

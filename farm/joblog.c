@@ -67,9 +67,23 @@ static bool row_ok(char *row, const char *path, size_t no, char *const *line,
   return true;
 }
 
-/* Mark the Seq of every row in done[]; -1 after naming a bad row. */
-static int read_rows(FILE *f, const char *path, bool *done,
-                     char *const *line, size_t n)
+/* Did the row's line fail: an Exitval other than 0 (-1: it did not
+ * exit), or a Signal?  The row has its nine fields (row_ok). */
+static bool row_failed(const char *row)
+{
+  const char *p = row;
+  for (int tabs = 0; tabs < 6; tabs++)
+    p = strchr(p, '\t') + 1;
+  char *end;
+  long exitval = strtol(p, &end, 10);
+  return exitval != 0 || strtol(end + 1, NULL, 10) != 0;
+}
+
+/* Mark the Seq of every row in done[] (with FARM_LOG_RESUME_FAILED, of
+ * every row that succeeded: a line that failed and then succeeded has
+ * both); -1 after naming a bad row. */
+static int read_rows(FILE *f, const char *path, farm_log_mode mode,
+                     bool *done, char *const *line, size_t n)
 {
   char *row = NULL;
   size_t cap = 0, no = 0, seq;
@@ -82,7 +96,8 @@ static int read_rows(FILE *f, const char *path, bool *done,
       rc = -1;
       break;
     }
-    done[seq] = true;
+    if (mode != FARM_LOG_RESUME_FAILED || !row_failed(row))
+      done[seq] = true;
   }
   if (!rc && ferror(f)) {
     fprintf(stderr, "keelrun: cannot read joblog %s: %s\n", path,
@@ -93,9 +108,10 @@ static int read_rows(FILE *f, const char *path, bool *done,
   return rc;
 }
 
-FILE *farm_joblog_open(const char *path, bool resume, bool *done,
+FILE *farm_joblog_open(const char *path, farm_log_mode mode, bool *done,
                        char *const *line, size_t n)
 {
+  bool resume = mode != FARM_LOG_AFRESH;
   FILE *f = fopen(path, resume ? "a+" : "r+");
   if (!f && !resume && errno == ENOENT)
     f = fopen(path, "w+");
@@ -118,7 +134,8 @@ FILE *farm_joblog_open(const char *path, bool resume, bool *done,
     fclose(f);
     return NULL;
   }
-  if (resume && (cut_torn_row(f) || read_rows(f, path, done, line, n))) {
+  if (resume &&
+      (cut_torn_row(f) || read_rows(f, path, mode, done, line, n))) {
     fclose(f);
     return NULL;
   }

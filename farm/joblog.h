@@ -19,12 +19,19 @@ typedef struct farm_row {
   const char *command;
 } farm_row;
 
-/* Open path for appending rows, writing the header if it is empty.  With
- * resume, mark in done[1..n] the lines it already holds (cutting a torn
- * last row), after checking that each row's command is line[seq] (NULL for
- * a blank line); without, start it afresh.  NULL and a message on stderr
- * naming the file and row when it cannot be used. */
-FILE *farm_joblog_open(const char *path, bool resume, bool *done,
+/* What an existing joblog means to a new run. */
+typedef enum farm_log_mode {
+  FARM_LOG_AFRESH,        /* emptied: every line runs */
+  FARM_LOG_RESUME,        /* a line it lists does not run again */
+  FARM_LOG_RESUME_FAILED, /* only a line it lists as succeeded does not */
+} farm_log_mode;
+
+/* Open path for appending rows, writing the header if it is empty.  To
+ * resume, mark in done[1..n] the lines it holds (as the mode says; cutting
+ * a torn last row), after checking that each row's command is line[seq]
+ * (NULL for a blank line).  NULL and a message on stderr naming the file
+ * and row when it cannot be used. */
+FILE *farm_joblog_open(const char *path, farm_log_mode mode, bool *done,
                        char *const *line, size_t n);
 /* Append one row and flush it, so that a killed job loses no finished
  * line: 0, or -1 with errno when it could not be written. */

@@ -31,6 +31,7 @@ static int take(int c, const char *arg, char **argv, farm_opts *o)
   case 't': o->tasks = arg; return 0;
   case 'j': o->joblog = arg; return 0;
   case 'r': o->resume = true; return 0;
+  case 'f': o->resume_failed = true; return 0;
   case 'p': o->progress = true; return 0;
   case 'S': o->shell = arg; return 0;
   case 'R': {
@@ -75,6 +76,8 @@ int farm_opts_parse(int argc, char **argv, farm_opts *o)
     return usage_error("--tasks FILE is required");
   if (o->resume && !o->joblog)
     return usage_error("--resume needs --joblog F");
+  if (o->resume_failed && !o->joblog)
+    return usage_error("--resume-failed needs --joblog F");
   return 0;
 }
 

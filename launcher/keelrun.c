@@ -32,6 +32,7 @@ static void usage(FILE *out)
   fprintf(out,
 "usage: keelrun [-n N] [options] PROGRAM [ARGS...]\n"
 "       keelrun [-n N] [options] --tasks FILE [--joblog F] [--resume]\n"
+"               [--resume-failed]\n"
 "               [--retries K] [--timeout S] [--progress] [--drain-grace S]\n"
 "               [--shell PATH]\n"
 "Run PROGRAM, a keel program, with N worker ranks plus the master rank;\n"
@@ -63,6 +64,8 @@ static void usage(FILE *out)
 "      --tasks FILE      run every line of FILE, each as it finds a free worker\n"
 "      --joblog F        write GNU parallel's joblog to F\n"
 "      --resume          skip the lines F already lists (needs --joblog)\n"
+"      --resume-failed   skip only the lines F lists as succeeded: those it\n"
+"                        lists as failed run again (needs --joblog)\n"
 "      --retries K       run a failing line up to K times in all\n"
 "      --timeout S       kill a line after S seconds (Exitval -1, Signal 9)\n"
 "      --progress        report lines done and failed on stderr\n"
