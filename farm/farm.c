@@ -7,7 +7,9 @@
  * finishes, writes GNU parallel's joblog, and exits like GNU parallel: 0,
  * the number of failed lines (101 for more than 100), or 255 when the farm
  * itself cannot run.  A line whose shell dies (even SIGKILLed) or runs
- * past --timeout fails alone: the worker lives on.
+ * past --timeout fails alone: the worker lives on.  A line lost with its
+ * worker rank (it never got an exit status) runs again on another worker,
+ * up to MAX_LOST times.
  *
  * Told to drain (SIGUSR1 or SIGUSR2: the batch system's time limit is
  * near), it starts no more lines, gives those running --drain-grace
@@ -38,6 +40,7 @@
 #define FARM_DRAINED 254 /* drained before every line ran: --resume */
 #define MAX_LINE 131071 /* Linux's limit on one argument (MAX_ARG_STRLEN) */
 #define MAX_OUTPUT (64u << 20) /* bytes kept of each stream of a line */
+#define MAX_LOST 3 /* reruns of a line whose worker rank was lost */
 
 extern char **environ;
 
@@ -217,6 +220,7 @@ typedef struct farm {
   size_t n, cap;
   bool *done;    /* done[1..n]: not to run (--resume, --resume-failed) */
   size_t failed, finished, jobs;
+  size_t retried;       /* reruns: --retries, and lines lost with a rank */
   FILE *log;
   bool log_failed;      /* a joblog row could not be written */
   bool broken;          /* the executor failed: the farm cannot go on */
@@ -400,11 +404,12 @@ static bool farm_failure(int rc)
 
 /* ---- running the lines ---- */
 
-/* One line to run, and how many times it ran. */
+/* One line to run, how many times it ran, and how many of those its
+ * worker rank was lost. */
 typedef struct slot {
   keel_future *f;
   size_t seq;
-  int runs;
+  int runs, lost;
 } slot;
 
 /* Lines whose future is done, handed from keel's manager thread (the
@@ -477,24 +482,69 @@ static int start(farm *fm, keel_executor *ex, slot *s)
   return rc ? -1 : 0;
 }
 
+/* Was the line's worker rank lost under it?  Then the line never got an
+ * exit status: keel says so with KEEL_EWORKER and neither a signal nor an
+ * exit status of the task process (a task process that died, even by a
+ * signal the line sent it, is the line's own failure). */
+static bool rank_lost(int rc, const keel_future *f)
+{
+  const keel_error *e = keel_future_error(f);
+  return rc == KEEL_EWORKER && e && e->signal == 0 && e->exit_status < 0;
+}
+
+/* Run a line lost with its rank again, unless it was lost MAX_LOST times
+ * already: true if it runs again. */
+static bool rerun_lost(farm *fm, keel_executor *ex, slot *x)
+{
+  if (x->lost >= MAX_LOST) {
+    fprintf(stderr, "keelrun: line %zu: its worker rank was lost each of "
+            "the %d times it ran; not run again, logged as failed\n",
+            x->seq, x->lost + 1);
+    return false;
+  }
+  if (keel_executor_broken(ex)) {
+    fprintf(stderr, "keelrun: line %zu: its worker rank was lost and no "
+            "worker is left to run it again; stopping\n", x->seq);
+    fm->broken = true;
+    return false;
+  }
+  x->lost++;
+  fm->retried++;
+  fprintf(stderr, "keelrun: line %zu: its worker rank was lost; running it "
+          "again (%d of %d)\n", x->seq, x->lost, MAX_LOST);
+  keel_future_release(x->f);
+  if (start(fm, ex, x) == 0)
+    return true;
+  x->f = NULL;
+  fm->broken = true;
+  return false;
+}
+
 /* A line's future is done: record it, or run it again at once (it failed
- * and has runs left).  True while the line is still running. */
+ * and has runs left, or its rank was lost).  True while the line is still
+ * running. */
 static bool finish_line(farm *fm, keel_executor *ex, slot *x, int runs)
 {
   outcome r;
   const char *rest = NULL;
   int rc = outcome_of(x->f, &r, &rest);
-  if (fm->draining && (rc == KEEL_ECANCELED ||
+  bool lost = rank_lost(rc, x->f);
+  if (fm->draining && (rc == KEEL_ECANCELED || lost ||
                        (fm->killed && rc == KEEL_ESHUTDOWN))) {
     fm->unrun++; /* stopped by the drain: not logged, --resume runs it */
+  } else if (lost && !fm->broken && rerun_lost(fm, ex, x)) {
+    return true;
+  } else if (lost && fm->broken) {
+    /* no exit status and nowhere to run it: unlogged, --resume runs it */
   } else if (farm_failure(rc)) {
     if (!fm->broken)
       fprintf(stderr, "keelrun: line %zu: %s; stopping\n", x->seq,
               keel_future_error(x->f) ? keel_future_error(x->f)->message
                                       : keel_strerror(rc));
     fm->broken = true;
-  } else if (x->runs < runs && !fm->broken && !fm->draining &&
+  } else if (x->runs - x->lost < runs && !fm->broken && !fm->draining &&
              (rc || r.exitval || r.signal)) {
+    fm->retried++;
     keel_future_release(x->f);
     if (start(fm, ex, x) == 0)
       return true; /* quietly: it runs again */
@@ -507,7 +557,8 @@ static bool finish_line(farm *fm, keel_executor *ex, slot *x, int runs)
     if (r.exitval || r.signal)
       say_failed(fm, x->seq, &r, rest);
   }
-  keel_future_release(x->f);
+  if (x->f)
+    keel_future_release(x->f);
   x->f = NULL; /* done with: a drain must not look at it */
   return false;
 }
