@@ -232,6 +232,10 @@ typedef struct farm {
   double drain_grace;   /* --drain-grace */
   double kill_at;       /* draining: when what still runs is killed */
   bool draining, killed;
+  farm_halt halt;       /* --halt */
+  size_t halt_fails;
+  bool halted;          /* --halt's count of failed lines was reached */
+  int first_failure;    /* exit status of the first failed line: fail=1 */
   size_t unrun;         /* lines a drain stopped: not logged */
 } farm;
 
@@ -310,7 +314,10 @@ static void record(farm *fm, size_t seq, const outcome *r, const char *host,
   fwrite(out, 1, r->nout, stdout);
   fflush(stdout);
   fwrite(err, 1, r->nerr, stderr);
-  fm->failed += r->exitval != 0 || r->signal != 0;
+  if ((r->exitval != 0 || r->signal != 0) && fm->failed++ == 0)
+    fm->first_failure = r->signal          ? 128 + r->signal
+                        : r->exitval > 0 ? r->exitval
+                                         : 1;
   fm->finished++;
   if (r->cut)
     fprintf(stderr, "keelrun: line %zu: %u bytes of its output dropped (at "
@@ -482,6 +489,12 @@ static int start(farm *fm, keel_executor *ex, slot *s)
   return rc ? -1 : 0;
 }
 
+/* Told to drain, or halted: no line starts, nor runs again. */
+static bool stopping(const farm *fm)
+{
+  return fm->draining || fm->halted;
+}
+
 /* Was the line's worker rank lost under it?  Then the line never got an
  * exit status: keel says so with KEEL_EWORKER and neither a signal nor an
  * exit status of the task process (a task process that died, even by a
@@ -529,9 +542,9 @@ static bool finish_line(farm *fm, keel_executor *ex, slot *x, int runs)
   const char *rest = NULL;
   int rc = outcome_of(x->f, &r, &rest);
   bool lost = rank_lost(rc, x->f);
-  if (fm->draining && (rc == KEEL_ECANCELED || lost ||
+  if (stopping(fm) && (rc == KEEL_ECANCELED || lost ||
                        (fm->killed && rc == KEEL_ESHUTDOWN))) {
-    fm->unrun++; /* stopped by the drain: not logged, --resume runs it */
+    fm->unrun++; /* stopped by a drain or --halt: unlogged, --resume runs it */
   } else if (lost && !fm->broken && rerun_lost(fm, ex, x)) {
     return true;
   } else if (lost && fm->broken) {
@@ -542,7 +555,7 @@ static bool finish_line(farm *fm, keel_executor *ex, slot *x, int runs)
               keel_future_error(x->f) ? keel_future_error(x->f)->message
                                       : keel_strerror(rc));
     fm->broken = true;
-  } else if (x->runs - x->lost < runs && !fm->broken && !fm->draining &&
+  } else if (x->runs - x->lost < runs && !fm->broken && !stopping(fm) &&
              (rc || r.exitval || r.signal)) {
     fm->retried++;
     keel_future_release(x->f);
@@ -563,16 +576,23 @@ static bool finish_line(farm *fm, keel_executor *ex, slot *x, int runs)
   return false;
 }
 
+/* Cancel the lines not started yet: how many. */
+static size_t cancel_unstarted(slot *s, size_t n)
+{
+  size_t cancelled = 0;
+  for (size_t i = 0; i < n; i++)
+    if (s[i].f && !keel_future_done(s[i].f))
+      cancelled += keel_future_cancel(s[i].f);
+  return cancelled;
+}
+
 /* Told to drain: the lines not started are cancelled, those running get
  * the grace. */
 static void begin_drain(farm *fm, slot *s, size_t n)
 {
-  size_t cancelled = 0;
   fm->draining = true;
   fm->kill_at = wall() + fm->drain_grace;
-  for (size_t i = 0; i < n; i++)
-    if (s[i].f && !keel_future_done(s[i].f))
-      cancelled += keel_future_cancel(s[i].f);
+  size_t cancelled = cancel_unstarted(s, n);
   fprintf(stderr, "keelrun: draining: %zu lines will not start; those "
           "running get %g s to finish\n", cancelled, fm->drain_grace);
 }
@@ -584,6 +604,25 @@ static void end_drain(farm *fm, keel_executor *ex)
   fprintf(stderr, "keelrun: drain grace of %g s over: killing the lines "
           "still running\n", fm->drain_grace);
   keel_executor_shutdown(ex, KEEL_SHUTDOWN_KILL);
+}
+
+/* --halt: once fail=N lines failed, no line starts; `now` kills those
+ * running too (they are not logged, as a drain's are not). */
+static void maybe_halt(farm *fm, keel_executor *ex, slot *s, size_t n)
+{
+  if (fm->halt == FARM_HALT_NEVER || fm->halted ||
+      fm->failed < fm->halt_fails)
+    return;
+  fm->halted = true;
+  size_t cancelled = cancel_unstarted(s, n);
+  bool now = fm->halt == FARM_HALT_NOW;
+  fprintf(stderr, "keelrun: halting after %zu failed line(s) (--halt): %zu "
+          "lines will not start; %s\n", fm->failed, cancelled,
+          now ? "killing those running" : "waiting for those running");
+  if (now && !fm->killed) {
+    fm->killed = true;
+    keel_executor_shutdown(ex, KEEL_SHUTDOWN_KILL);
+  }
 }
 
 /* Run the lines seqs[0..n), each up to `runs` times while it fails, a
@@ -616,6 +655,7 @@ static int run_all(farm *fm, keel_executor *ex, const size_t *seqs, size_t n,
       end_drain(fm, ex);
     if (x && !finish_line(fm, ex, x, runs))
       running--;
+    maybe_halt(fm, ex, s, n);
     if (fm->progress)
       progress(fm, false);
   }
@@ -663,10 +703,20 @@ static int done(farm *fm, size_t *seqs, int status)
   return status;
 }
 
-/* The farm's exit status once every line is done (or stopped). */
+/* The farm's exit status once every line is done (or stopped).  Halted,
+ * as GNU parallel: with fail=1 the failed line's exit status (128 + its
+ * signal), else the count of failed lines. */
 static int farm_status(const farm *fm)
 {
-  if (fm->unrun) {
+  if (fm->halted) {
+    size_t unrun = fm->jobs - fm->finished;
+    if (unrun)
+      fprintf(stderr, "keelrun: halted: %zu of %zu lines did not run to "
+              "their end; --resume runs them (--resume-failed the failed "
+              "ones too)\n", unrun, fm->jobs);
+    if (fm->halt_fails == 1)
+      return fm->first_failure;
+  } else if (fm->unrun) {
     fprintf(stderr, "keelrun: drained: %zu of %zu lines did not run to "
             "their end; run the same command with --resume for them\n",
             fm->unrun, fm->jobs);
@@ -701,6 +751,8 @@ int main(int argc, char **argv)
   fm.progress = o.progress;
   fm.timeout = o.timeout;
   fm.shell = o.shell;
+  fm.halt = o.halt;
+  fm.halt_fails = (size_t)o.halt_fails;
   fm.drain_grace = o.drain_grace;
   /* --retries K: a failing line runs up to K times in all (GNU parallel) */
   int n = run_all(&fm, ex, seqs, fm.jobs, o.retries > 1 ? o.retries : 1);

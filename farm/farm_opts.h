@@ -18,16 +18,23 @@
   X("progress", no_argument, 'p')                                           \
   X("drain-grace", required_argument, 'g')                                   \
   X("shell", required_argument, 'S')                                         \
-  X("resume-failed", no_argument, 'f')
+  X("resume-failed", no_argument, 'f')                                       \
+  X("halt", required_argument, 'H')
 
 #define FARM_DRAIN_GRACE 30.0 /* seconds, --drain-grace's default */
 #define FARM_SHELL "/bin/sh"   /* --shell's default */
+
+/* --halt WHEN,fail=N: after N failed lines, start no more; `now` also
+ * kills those running, `soon` waits for them (GNU parallel's words). */
+typedef enum farm_halt { FARM_HALT_NEVER, FARM_HALT_NOW, FARM_HALT_SOON } farm_halt;
 
 typedef struct farm_opts {
   const char *tasks, *joblog, *shell;
   bool resume, resume_failed, progress;
   int retries;
   double timeout, drain_grace;
+  farm_halt halt;
+  int halt_fails; /* the N of --halt WHEN,fail=N */
 } farm_opts;
 
 /* Parse the farm's options from argv[1..argc) into *o (defaults first):

@@ -2,6 +2,7 @@
  * keelrun (before mpirun starts) and keel-farm (which runs them). */
 #include "farm_opts.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -23,6 +24,32 @@ static int usage_error(const char *fmt, ...)
   return -1;
 }
 
+/* --halt never, or now,fail=N or soon,fail=N (N from 1): 0, or -1 after
+ * naming what is wrong.  GNU parallel's percentages and success= are not
+ * taken. */
+static int take_halt(const char *arg, farm_opts *o)
+{
+  const char *p = arg;
+  char *end;
+  if (!strcmp(arg, "never")) {
+    o->halt = FARM_HALT_NEVER;
+    return 0;
+  }
+  if (!strncmp(p, "now,", 4))
+    o->halt = FARM_HALT_NOW, p += 4;
+  else if (!strncmp(p, "soon,", 5))
+    o->halt = FARM_HALT_SOON, p += 5;
+  else
+    p = NULL;
+  long k = p && !strncmp(p, "fail=", 5) ? strtol(p + 5, &end, 10) : 0;
+  if (!p || strncmp(p, "fail=", 5) || !isdigit((unsigned char)p[5]) ||
+      *end || k < 1 || k > 1000000000)
+    return usage_error("--halt takes now,fail=N or soon,fail=N (N a count "
+                       "of failed lines from 1), or never; not '%s'", arg);
+  o->halt_fails = (int)k;
+  return 0;
+}
+
 /* One option's value into *o: 0, or -1 after naming it. */
 static int take(int c, const char *arg, char **argv, farm_opts *o)
 {
@@ -34,6 +61,7 @@ static int take(int c, const char *arg, char **argv, farm_opts *o)
   case 'f': o->resume_failed = true; return 0;
   case 'p': o->progress = true; return 0;
   case 'S': o->shell = arg; return 0;
+  case 'H': return take_halt(arg, o);
   case 'R': {
     long k = strtol(arg, &end, 10);
     if (!*arg || *end || k < 0 || k > 1000)

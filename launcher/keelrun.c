@@ -34,7 +34,7 @@ static void usage(FILE *out)
 "       keelrun [-n N] [options] --tasks FILE [--joblog F] [--resume]\n"
 "               [--resume-failed]\n"
 "               [--retries K] [--timeout S] [--progress] [--drain-grace S]\n"
-"               [--shell PATH]\n"
+"               [--shell PATH] [--halt now|soon,fail=N]\n"
 "Run PROGRAM, a keel program, with N worker ranks plus the master rank;\n"
 "or run each line of FILE with /bin/sh -c on the workers (task farm).\n"
 "\n"
@@ -73,6 +73,8 @@ static void usage(FILE *out)
 "                        running ones S seconds (default 30), then kill them\n"
 "      --shell PATH      run each line with PATH -c (default /bin/sh); PATH\n"
 "                        is absolute and executable\n"
+"      --halt WHEN,fail=N  after N failed lines, start no more; WHEN is now\n"
+"                        (kill the running ones) or soon (wait for them)\n"
 "\n"
 "Signals: SIGINT, SIGTERM, SIGHUP stop the job; SIGUSR1, SIGUSR2 tell the\n"
 "master to drain (the time limit is near: keel_draining()).\n"
@@ -80,7 +82,8 @@ static void usage(FILE *out)
 "own SIGINT/SIGTERM/SIGHUP, 2 for a usage error, 127 if the launcher cannot\n"
 "be started, 1 if the master's ending was never reported, 70 if the master\n"
 "returned 0 but a worker rank crashed.  Task farm: 0, the\n"
-"number of failed lines (101 for more than 100), 2 for a usage error (found\n"
+"number of failed lines (101 for more than 100; halted with fail=1, the\n"
+"failed line's status), 2 for a usage error (found\n"
 "before mpirun starts), 254 when drained before every line ran (--resume\n"
 "runs the rest), or 255 for any other error.\n");
 }
