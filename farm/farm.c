@@ -41,6 +41,8 @@
 #define MAX_LINE 131071 /* Linux's limit on one argument (MAX_ARG_STRLEN) */
 #define MAX_OUTPUT (64u << 20) /* bytes kept of each stream of a line */
 #define MAX_LOST 3 /* reruns of a line whose worker rank was lost */
+#define PROGRESS_EVERY 5.0 /* seconds between --progress lines in a file */
+#define REDRAW_EVERY 0.5   /* seconds between redraws on a terminal */
 
 extern char **environ;
 
@@ -160,7 +162,7 @@ static pid_t start_sh(const char *shell, const char *cmd, int out[2],
 static void clean_environment(void)
 {
   static const char *const mine[] = {"KEEL_STATUS_TOKEN", "KEEL_BIND",
-                                     "KEEL_REPORT_BINDINGS"};
+                                     "KEEL_REPORT_BINDINGS", "KEEL_FARM_TTY"};
   for (size_t i = 0; i < sizeof mine / sizeof *mine; i++)
     unsetenv(mine[i]);
 }
@@ -227,8 +229,13 @@ typedef struct farm {
   bool progress;        /* --progress */
   double timeout;       /* --timeout */
   const char *shell;    /* --shell */
+  bool tty;             /* --progress redraws one line on a terminal */
+  bool drawn;           /* that line is on the screen, unfinished */
+  double t0;            /* when the first line was submitted */
   double last_progress;
-  size_t shown;         /* lines finished when progress last printed */
+  size_t workers;
+  size_t slowest;       /* Seq of the line that ran longest, 0: none */
+  double slowest_time;
   double drain_grace;   /* --drain-grace */
   double kill_at;       /* draining: when what still runs is killed */
   bool draining, killed;
@@ -307,10 +314,24 @@ static void joblog_failed(farm *fm)
   fm->log_failed = true;
 }
 
+/* The progress line, on a terminal, is taken off the screen before
+ * anything else goes to stderr (the next redraw puts it back). */
+static void unprogress(farm *fm)
+{
+  if (fm->drawn)
+    fputs("\r\033[K", stderr);
+  fm->drawn = false;
+}
+
 /* Print a finished line's output whole, log it, count it. */
 static void record(farm *fm, size_t seq, const outcome *r, const char *host,
                    const char *out, const char *err)
 {
+  unprogress(fm);
+  if (r->runtime > fm->slowest_time || !fm->slowest) {
+    fm->slowest = seq;
+    fm->slowest_time = r->runtime;
+  }
   fwrite(out, 1, r->nout, stdout);
   fflush(stdout);
   fwrite(err, 1, r->nerr, stderr);
@@ -333,6 +354,19 @@ static void record(farm *fm, size_t seq, const outcome *r, const char *host,
   }
 }
 
+/* A command in a line of stderr is cut to 80 characters: how many of its
+ * own, and what marks the cut. */
+static int cut_len(const char *cmd)
+{
+  size_t n = strlen(cmd);
+  return n > 80 ? 77 : (int)n;
+}
+
+static const char *cut_tail(const char *cmd)
+{
+  return strlen(cmd) > 80 ? "..." : "";
+}
+
 /* One line on stderr for a line that failed (its output, and the joblog,
  * are easy to miss): its Seq, host, status or signal, and its command cut
  * to 80 characters. */
@@ -340,7 +374,6 @@ static void say_failed(const farm *fm, size_t seq, const outcome *r,
                        const char *host)
 {
   const char *cmd = fm->line[seq];
-  size_t n = strlen(cmd);
   char how[64];
   if (r->signal)
     snprintf(how, sizeof how, "killed by signal %d (SIG%s)", r->signal,
@@ -348,8 +381,7 @@ static void say_failed(const farm *fm, size_t seq, const outcome *r,
   else
     snprintf(how, sizeof how, "exit status %d", r->exitval);
   fprintf(stderr, "keelrun: line %zu failed on %.*s: %s: %.*s%s\n", seq,
-          (int)r->nhost, host, how, n > 80 ? 77 : (int)n, cmd,
-          n > 80 ? "..." : "");
+          (int)r->nhost, host, how, cut_len(cmd), cmd, cut_tail(cmd));
 }
 
 /* A line whose task returned no outcome: timed out (its Starttime is then
@@ -357,6 +389,7 @@ static void say_failed(const farm *fm, size_t seq, const outcome *r,
  * (Starttime now, runtime 0: when it started is not known). */
 static void record_failure(farm *fm, size_t seq, keel_future *f, int code)
 {
+  unprogress(fm);
   const keel_error *e = keel_future_error(f);
   double now = wall(), ran = code == KEEL_EDEADLINE ? fm->timeout : 0;
   outcome r = {-1, e && e->signal ? e->signal : 0, now - ran, ran, 0, 0, 0,
@@ -378,16 +411,28 @@ static bool decode(const void *d, size_t len, outcome *r, const char **rest)
   return r->nhost + r->nout + r->nerr == len - sizeof *r;
 }
 
-static void progress(farm *fm, bool force)
+/* --progress: lines done of all, failed, running, rate and ETA.  On a
+ * terminal one line redrawn in place; in a file (a batch job's log) a
+ * plain line every PROGRESS_EVERY seconds, where redraws would pile up.
+ * The last one, at the end, always. */
+static void progress(farm *fm, size_t inflight, bool last)
 {
   double now = wall();
-  if ((!force && now - fm->last_progress < 1.0) ||
-      (force && fm->shown == fm->finished && fm->last_progress > 0))
+  if (!last && now - fm->last_progress < (fm->tty ? REDRAW_EVERY
+                                                  : PROGRESS_EVERY))
     return;
   fm->last_progress = now;
-  fm->shown = fm->finished;
-  fprintf(stderr, "keelrun: %zu/%zu lines done, %zu failed\n", fm->finished,
-          fm->jobs, fm->failed);
+  double rate = now > fm->t0 ? (double)fm->finished / (now - fm->t0) : 0;
+  size_t left = fm->jobs - fm->finished;
+  char eta[32] = "?";
+  if (left == 0 || rate > 0)
+    snprintf(eta, sizeof eta, "%.0f s", left ? (double)left / rate : 0.0);
+  fprintf(stderr, "%skeelrun: %zu/%zu lines done, %zu failed, %zu running, "
+          "%.1f lines/s, ETA %s%s", fm->tty ? "\r\033[K" : "",
+          fm->finished, fm->jobs, fm->failed,
+          inflight < fm->workers ? inflight : fm->workers, rate, eta,
+          fm->tty && !last ? "" : "\n");
+  fm->drawn = fm->tty && !last;
 }
 
 /* How a line ended.  KEEL_OK with *r and *rest when its task returned an
@@ -509,6 +554,7 @@ static bool rank_lost(int rc, const keel_future *f)
  * already: true if it runs again. */
 static bool rerun_lost(farm *fm, keel_executor *ex, slot *x)
 {
+  unprogress(fm);
   if (x->lost >= MAX_LOST) {
     fprintf(stderr, "keelrun: line %zu: its worker rank was lost each of "
             "the %d times it ran; not run again, logged as failed\n",
@@ -590,6 +636,7 @@ static size_t cancel_unstarted(slot *s, size_t n)
  * the grace. */
 static void begin_drain(farm *fm, slot *s, size_t n)
 {
+  unprogress(fm);
   fm->draining = true;
   fm->kill_at = wall() + fm->drain_grace;
   size_t cancelled = cancel_unstarted(s, n);
@@ -600,6 +647,7 @@ static void begin_drain(farm *fm, slot *s, size_t n)
 /* The grace is over: what still runs is killed. */
 static void end_drain(farm *fm, keel_executor *ex)
 {
+  unprogress(fm);
   fm->killed = true;
   fprintf(stderr, "keelrun: drain grace of %g s over: killing the lines "
           "still running\n", fm->drain_grace);
@@ -614,6 +662,7 @@ static void maybe_halt(farm *fm, keel_executor *ex, slot *s, size_t n)
       fm->failed < fm->halt_fails)
     return;
   fm->halted = true;
+  unprogress(fm);
   size_t cancelled = cancel_unstarted(s, n);
   bool now = fm->halt == FARM_HALT_NOW;
   fprintf(stderr, "keelrun: halting after %zu failed line(s) (--halt): %zu "
@@ -640,6 +689,7 @@ static int run_all(farm *fm, keel_executor *ex, const size_t *seqs, size_t n,
     free(dq.v);
     return -1;
   }
+  fm->t0 = wall();
   for (size_t i = 0; i < n && !fm->broken; i++) {
     s[i].seq = seqs[i];
     if (start(fm, ex, &s[i]))
@@ -657,7 +707,7 @@ static int run_all(farm *fm, keel_executor *ex, const size_t *seqs, size_t n,
       running--;
     maybe_halt(fm, ex, s, n);
     if (fm->progress)
-      progress(fm, false);
+      progress(fm, running, false);
   }
   free(s);
   free(dq.v);
@@ -692,6 +742,14 @@ static keel_executor *open_executor(const farm_opts *o)
   return rc ? NULL : ex;
 }
 
+/* Is the user's stderr a terminal?  Under keelrun ours is mpirun's pipe:
+ * keelrun, which holds the user's, says so in KEEL_FARM_TTY. */
+static bool on_terminal(void)
+{
+  const char *t = getenv("KEEL_FARM_TTY");
+  return t ? !strcmp(t, "1") : isatty(STDERR_FILENO);
+}
+
 /* What main() holds, freed on every way out. */
 static int done(farm *fm, size_t *seqs, int status)
 {
@@ -701,6 +759,24 @@ static int done(farm *fm, size_t *seqs, int status)
   free(fm->done);
   free(seqs);
   return status;
+}
+
+/* One line at the end when --progress asked for it or a line failed (a
+ * run that succeeded quietly stays quiet): the lines, failed, reruns,
+ * wall time, and the line that ran longest. */
+static void summary(const farm *fm)
+{
+  if (!fm->progress && !fm->failed)
+    return;
+  fprintf(stderr, "keelrun: %zu of %zu lines ran, %zu failed, %zu retried, "
+          "%.1f s wall", fm->finished, fm->jobs, fm->failed, fm->retried,
+          wall() - fm->t0);
+  if (fm->slowest) {
+    const char *cmd = fm->line[fm->slowest];
+    fprintf(stderr, "; slowest: line %zu, %.2f s: %.*s%s", fm->slowest,
+            fm->slowest_time, cut_len(cmd), cmd, cut_tail(cmd));
+  }
+  fputc('\n', stderr);
 }
 
 /* The farm's exit status once every line is done (or stopped).  Halted,
@@ -749,6 +825,8 @@ int main(int argc, char **argv)
     return done(&fm, seqs, FARM_ERROR);
   fm.jobs = pending(&fm, seqs);
   fm.progress = o.progress;
+  fm.tty = o.progress && on_terminal();
+  fm.workers = (size_t)keel_executor_workers(ex);
   fm.timeout = o.timeout;
   fm.shell = o.shell;
   fm.halt = o.halt;
@@ -757,7 +835,8 @@ int main(int argc, char **argv)
   /* --retries K: a failing line runs up to K times in all (GNU parallel) */
   int n = run_all(&fm, ex, seqs, fm.jobs, o.retries > 1 ? o.retries : 1);
   if (o.progress)
-    progress(&fm, true);
+    progress(&fm, 0, true);
+  summary(&fm);
   if (!fm.killed) /* a drain's kill released it already */
     keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
   if (fm.log && fclose(fm.log))

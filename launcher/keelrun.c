@@ -68,7 +68,10 @@ static void usage(FILE *out)
 "                        lists as failed run again (needs --joblog)\n"
 "      --retries K       run a failing line up to K times in all\n"
 "      --timeout S       kill a line after S seconds (Exitval -1, Signal 9)\n"
-"      --progress        report lines done and failed on stderr\n"
+"      --progress        report lines done, failed, running, rate and ETA on\n"
+"                        stderr (one line redrawn on a terminal, else a line\n"
+"                        every 5 s), and a summary at the end (also given\n"
+"                        when a line failed)\n"
 "      --drain-grace S   on SIGUSR1/SIGUSR2, start no more lines and give\n"
 "                        running ones S seconds (default 30), then kill them\n"
 "      --shell PATH      run each line with PATH -c (default /bin/sh); PATH\n"
@@ -364,6 +367,9 @@ static void plan(opts *o, keelrun_cmd *c, char *token, size_t ntoken)
     need(keelrun_cmd_env(c, "KEEL_REPORT_BINDINGS", "1"));
   if (o->tag)
     need(keelrun_cmd_env(c, "KEEL_TAG_OUTPUT", "1"));
+  if (o->tasks) /* keel-farm's stderr is mpirun's pipe: --progress asks */
+    need(keelrun_cmd_env(c, "KEEL_FARM_TTY", isatty(STDERR_FILENO) ? "1"
+                                                                  : "0"));
   for (int i = 0; i < o->nexports; i++)
     need(keelrun_cmd_export(c, o->exports[i]));
   for (int i = 0; i < o->nmca; i += 2)

@@ -182,7 +182,9 @@ static void read_stream(relay *r, stream *st)
     memmove(st->buf, start, st->have);
     st->since = now();
   }
-  if (st->have == sizeof st->buf) /* a line longer than the buffer */
+  /* a line longer than the buffer; or a line redrawn in place (the task
+   * farm's --progress on a terminal), whose end never comes */
+  if (st->have == sizeof st->buf || (st->have && st->buf[0] == '\r'))
     flush_partial(r, st);
 }
 
