@@ -14,7 +14,8 @@
  * write(): mpirun passes a rank's output on in pieces as it reads them, and
  * `keelrun ... > log 2>&1` would otherwise see a line of one stream cut by
  * a line of the other (a line that stays unfinished for PARTIAL_AFTER is
- * passed on as it is).
+ * passed on as it is, and one that starts with a CR, a line redrawn in
+ * place such as the task farm's --progress, at once).
  *
  * Once the master's ending is known, mpirun gets END_GRACE seconds to end
  * by itself, then SIGTERM, then SIGKILL after KILL_GRACE more: the status
