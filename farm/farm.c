@@ -3,9 +3,10 @@
  *
  * The master checks every line of the task file before it runs any, then
  * submits each line as a task that runs it with SHELL -c (--shell,
- * /bin/sh by default) in a task process on a worker.  It prints each line's output whole when the line
- * finishes, writes GNU parallel's joblog, and exits like GNU parallel: 0,
- * the number of failed lines (101 for more than 100), or 255 when the farm
+ * /bin/sh by default) in a task process on a worker.  It prints each
+ * line's output whole when the line finishes, writes GNU parallel's
+ * joblog, and exits like GNU parallel: 0, the number of failed lines (101
+ * for more than 100; --halt's own with fail=1), or 255 when the farm
  * itself cannot run.  A line whose shell dies (even SIGKILLed) or runs
  * past --timeout fails alone: the worker lives on.  A line lost with its
  * worker rank (it never got an exit status) runs again on another worker,
@@ -13,8 +14,9 @@
  *
  * Told to drain (SIGUSR1 or SIGUSR2: the batch system's time limit is
  * near), it starts no more lines, gives those running --drain-grace
- * seconds, kills what still runs, and exits FARM_DRAINED.  Only lines that
- * finished are in the joblog, so --resume runs the others. */
+ * seconds, kills what still runs, and exits FARM_DRAINED.  --halt stops
+ * the same way after its count of failed lines.  Only lines that finished
+ * are in the joblog, so --resume runs the others. */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>

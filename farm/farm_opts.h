@@ -26,7 +26,11 @@
 
 /* --halt WHEN,fail=N: after N failed lines, start no more; `now` also
  * kills those running, `soon` waits for them (GNU parallel's words). */
-typedef enum farm_halt { FARM_HALT_NEVER, FARM_HALT_NOW, FARM_HALT_SOON } farm_halt;
+typedef enum farm_halt {
+  FARM_HALT_NEVER,
+  FARM_HALT_NOW,
+  FARM_HALT_SOON,
+} farm_halt;
 
 typedef struct farm_opts {
   const char *tasks, *joblog, *shell;
@@ -41,8 +45,8 @@ typedef struct farm_opts {
  * 0, or -1 after one line on stderr naming what is wrong. */
 int farm_opts_parse(int argc, char **argv, farm_opts *o);
 /* Check what the options name, before anything starts: the task file can
- * be read (standard input is not looked at), the shell can be run.  0, or -1 after one line on
- * stderr. */
+ * be read (standard input is not looked at), the shell can be run.  0, or
+ * -1 after one line on stderr. */
 int farm_opts_check(const farm_opts *o);
 
 #endif
