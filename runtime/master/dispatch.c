@@ -265,6 +265,7 @@ static void break_exec(keel__sched *s, const char *why)
   ex->broken_msg = msg ? msg : strdup(why);
   keel__hub_unlock();
   keel_error e = {KEEL_EBROKEN, ex->broken_msg, -1, NULL, 0, -1, 0, NULL};
+  size_t before = s->outstanding;
   keel__future_batch_begin();
   fail_pending_broken(s);
   for (int i = 0; i < s->nw; i++) {
@@ -277,6 +278,7 @@ static void break_exec(keel__sched *s, const char *why)
   }
   keel__future_batch_end();
   atomic_store(&ex->nworkers, 0);
+  keel__report_broken(ex, before - s->outstanding);
 }
 
 /* ---- workers ---- */

@@ -190,6 +190,8 @@ typedef struct keel__fate {
  * stderr, unless the executor's quiet_crashes or KEEL_LOG=error. */
 void keel__report_crash(const keel_executor *ex, const keel_error *e,
                         keel__fate fate);
+/* The summary line of a break: n futures failed with KEEL_EBROKEN. */
+void keel__report_broken(const keel_executor *ex, size_t n);
 
 /* ---- dispatch.c ---- */
 

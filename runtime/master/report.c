@@ -59,3 +59,12 @@ void keel__report_crash(const keel_executor *ex, const keel_error *e,
             b.data ? b.data : "");
   keel__buf_free(&b);
 }
+
+void keel__report_broken(const keel_executor *ex, size_t n)
+{
+  if (ex->opt.quiet_crashes || keel__log_level < KEEL__LOG_WARN)
+    return;
+  keel__log("%s: %zu other unfinished future%s failed with KEEL_EBROKEN",
+            ex->broken_msg ? ex->broken_msg : "executor broken", n,
+            n == 1 ? "" : "s");
+}

@@ -84,7 +84,8 @@ static void test_one_block_per_crash(void)
   free(text);
 }
 
-/* BREAK: one block for the crash, none for the futures it breaks. */
+/* BREAK: one block for the crash, none for the futures it breaks, and
+ * one summary line counting them. */
 static void test_break_is_one_block(void)
 {
   WATCHDOG(120);
@@ -97,6 +98,14 @@ static void test_break_is_one_block(void)
   char *text;
   CU_ASSERT_EQUAL(crashes_said(ex, fs, 20, KEEL_SHUTDOWN_CANCEL, &text), 1);
   CU_ASSERT_EQUAL(strstr(text, "the executor is broken") != NULL, 1);
+  /* the 19 others, once, in one line */
+  static const char said[] = "19 other unfinished futures failed with "
+                              "KEEL_EBROKEN";
+  const char *sum = strstr(text, said);
+  CU_ASSERT_PTR_NOT_NULL(sum);
+  CU_ASSERT_PTR_NULL(sum ? strstr(sum + sizeof said - 1, "unfinished future")
+                         : NULL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "warn: executor "));
   free(text);
 }
 
