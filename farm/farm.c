@@ -370,25 +370,37 @@ static const char *cut_tail(const char *cmd)
 }
 
 /* One line on stderr for a line that failed (its output, and the joblog,
- * are easy to miss): its Seq, host, status or signal, and its command cut
- * to 80 characters. */
+ * are easy to miss): its Seq, host, how it failed, and its command cut to
+ * 80 characters. */
+static void say_how(const farm *fm, size_t seq, const char *how,
+                    const char *host, size_t nhost)
+{
+  const char *cmd = fm->line[seq];
+  fprintf(stderr, "keelrun: line %zu failed on %.*s: %s: %.*s%s\n", seq,
+          (int)nhost, host, how, cut_len(cmd), cmd, cut_tail(cmd));
+}
+
+static void killed_by(char *how, size_t n, int sig)
+{
+  snprintf(how, n, "killed by signal %d (SIG%s)", sig,
+           sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+}
+
 static void say_failed(const farm *fm, size_t seq, const outcome *r,
                        const char *host)
 {
-  const char *cmd = fm->line[seq];
   char how[64];
   if (r->signal)
-    snprintf(how, sizeof how, "killed by signal %d (SIG%s)", r->signal,
-             sigabbrev_np(r->signal) ? sigabbrev_np(r->signal) : "?");
+    killed_by(how, sizeof how, r->signal);
   else
     snprintf(how, sizeof how, "exit status %d", r->exitval);
-  fprintf(stderr, "keelrun: line %zu failed on %.*s: %s: %.*s%s\n", seq,
-          (int)r->nhost, host, how, cut_len(cmd), cmd, cut_tail(cmd));
+  say_how(fm, seq, how, host, r->nhost);
 }
 
 /* A line whose task returned no outcome: timed out (its Starttime is then
  * the deadline's start), its task process died or its worker was lost
- * (Starttime now, runtime 0: when it started is not known). */
+ * (Starttime now, runtime 0: when it started is not known).  Said in the
+ * farm's words, not the C API's (task_timeout is --timeout here). */
 static void record_failure(farm *fm, size_t seq, keel_future *f, int code)
 {
   unprogress(fm);
@@ -398,8 +410,19 @@ static void record_failure(farm *fm, size_t seq, keel_future *f, int code)
                0};
   const char *host = e && e->host ? e->host : "?";
   r.nhost = strlen(host);
-  fprintf(stderr, "keelrun: line %zu (%s): %s\n", seq, fm->line[seq],
-          e && e->message ? e->message : keel_strerror(code));
+  char how[128];
+  if (code == KEEL_EDEADLINE)
+    snprintf(how, sizeof how, "ran past --timeout %g s and was killed",
+             fm->timeout);
+  else if (e && e->signal)
+    killed_by(how, sizeof how, e->signal);
+  else if (e && e->exit_status >= 0)
+    snprintf(how, sizeof how, "its shell's process exited with status %d "
+             "before the line ended", e->exit_status);
+  else
+    snprintf(how, sizeof how, "%s", e && e->message ? e->message
+                                                    : keel_strerror(code));
+  say_how(fm, seq, how, host, r.nhost);
   record(fm, seq, &r, host, "", "");
 }
 
