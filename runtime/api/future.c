@@ -27,11 +27,7 @@ static struct {
 
 __attribute__((constructor)) static void cond_init(void)
 {
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(&futures.cond, &a);
-  pthread_condattr_destroy(&a);
+  keel__clock_cond_init(&futures.cond);
 }
 
 void keel__future_lock(void)

@@ -25,11 +25,7 @@ static struct {
 
 __attribute__((constructor)) static void cond_init(void)
 {
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(&printed.cond, &a);
-  pthread_condattr_destroy(&a);
+  keel__clock_cond_init(&printed.cond);
 }
 
 void keel__printed_queued(size_t n)

@@ -52,39 +52,38 @@ static void wake(const keel__rank *k)
     keel__lifeline_ring(k->sock);
 }
 
-int keel__transport_send(keel__master *m, int rank, keel_buf *b, bool work)
+/* Send n bytes at buf to rank, release(ctx) once MPI is done with them
+ * (at once to a lost rank, or on a failure). */
+static int post(keel__master *m, int rank, const void *buf, size_t n,
+                void (*release)(void *), void *ctx, bool work)
 {
   keel__assert(keel__hub_on_manager());
   keel__rank *k = m->ranks.v[rank];
   int crank, rc;
   if (k->lost) {
-    keel__buf_free(b);
+    release(ctx);
     return KEEL_OK;
   }
   MPI_Comm c = keel__ranks_comm(&m->ranks, rank, &crank);
-  if ((rc = keel__sendq_post(&m->net.sends, c, crank, rank, b)))
+  if ((rc = keel__sendq_post_ref(&m->net.sends, c, crank, rank, buf, n,
+                                 release, ctx)))
     return rc;
   if (work)
     wake(k);
   return KEEL_OK;
 }
 
+int keel__transport_send(keel__master *m, int rank, keel_buf *b, bool work)
+{
+  size_t n;
+  char *buf = keel__buf_steal(b, &n);
+  return buf ? post(m, rank, buf, n, free, buf, work) : KEEL_ENOMEM;
+}
+
 int keel__transport_send_ref(keel__master *m, int rank, const void *msg,
                              size_t len, void *arg)
 {
-  keel__assert(keel__hub_on_manager());
-  keel__rank *k = m->ranks.v[rank];
-  int crank, rc;
-  if (k->lost) {
-    keel__arg_drop(arg);
-    return KEEL_OK;
-  }
-  MPI_Comm c = keel__ranks_comm(&m->ranks, rank, &crank);
-  if ((rc = keel__sendq_post_ref(&m->net.sends, c, crank, rank, msg, len,
-                                 keel__arg_drop, arg)))
-    return rc;
-  wake(k);
-  return KEEL_OK;
+  return post(m, rank, msg, len, keel__arg_drop, arg, true);
 }
 
 /* Match what arrived on one group's communicator; its rank 1 is worker

@@ -52,3 +52,12 @@ bool keel__clock_abstime(double deadline, struct timespec *ts)
   }
   return true;
 }
+
+void keel__clock_cond_init(pthread_cond_t *c)
+{
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(c, &a);
+  pthread_condattr_destroy(&a);
+}

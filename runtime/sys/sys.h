@@ -10,6 +10,7 @@
 
 #include "keel_int.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 
 /* ---- clock.c: monotonic time, naps ---- */
@@ -21,6 +22,8 @@ double keel__clock_deadline(double timeout);
  * 1e6 s away; false once it has passed. */
 struct timespec;
 bool keel__clock_abstime(double deadline, struct timespec *ts);
+/* A condition variable whose timed waits take CLOCK_MONOTONIC times. */
+void keel__clock_cond_init(pthread_cond_t *c);
 /* Sleep s seconds (0: yield) or until one of fds is ready: poll()'s
  * result, 0 after a yield. */
 struct pollfd;

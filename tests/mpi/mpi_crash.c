@@ -317,14 +317,7 @@ static void test_retry_gives_up(void)
 static int t_big_crash_once(const void *arg, size_t len, keel_buf *out)
 {
   const unsigned char *p = arg;
-  size_t plen = strnlen(arg, len < 256 ? len : 256);
-  char path[256];
-  snprintf(path, sizeof path, "%.*s", (int)plen, (const char *)p);
-  int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
-  if (fd >= 0) {
-    close(fd);
-    raise(SIGSEGV);
-  }
+  crash_first_time(arg, strnlen(arg, len < 256 ? len : 256));
   uint64_t sum = len;
   for (size_t i = 256; i < len; i++)
     sum += p[i];

@@ -172,16 +172,23 @@ static int t_alloc_mib(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(t_alloc_mib);
 
-/* Crashes the first time it runs for a marker path, succeeds after. */
-static int t_crash_once(const void *arg, size_t len, keel_buf *out)
+/* Segfault if the marker file at path p[0..n) is not there yet (making
+ * it): the first run for a path crashes, the next ones go on. */
+static inline void crash_first_time(const char *p, size_t n)
 {
   char path[256];
-  snprintf(path, sizeof path, "%.*s", (int)len, (const char *)arg);
+  snprintf(path, sizeof path, "%.*s", (int)n, p);
   int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
   if (fd >= 0) {
     close(fd);
     raise(SIGSEGV);
   }
+}
+
+/* Crashes the first time it runs for a marker path, succeeds after. */
+static int t_crash_once(const void *arg, size_t len, keel_buf *out)
+{
+  crash_first_time(arg, len);
   return keel_buf_append(out, "ok", 2);
 }
 KEEL_REGISTER(t_crash_once);
