@@ -40,7 +40,6 @@
 
 #define FARM_ERROR 255
 #define FARM_DRAINED 254 /* drained before every line ran: --resume */
-#define MAX_LINE 131071 /* Linux's limit on one argument (MAX_ARG_STRLEN) */
 #define MAX_OUTPUT (64u << 20) /* bytes kept of each stream of a line */
 #define MAX_LOST 3 /* reruns of a line whose worker rank was lost */
 #define PROGRESS_EVERY 5.0 /* seconds between --progress lines in a file */
@@ -267,12 +266,8 @@ static int take_line(farm *fm, const char *path, char *s, ssize_t len)
   }
   fm->n = no;
   fm->line[no] = NULL;
-  if (strlen(s) != (size_t)len)
-    return fprintf(stderr, "keelrun: %s line %zu: contains a NUL byte\n",
-                   path, no), -1;
-  if (len > MAX_LINE)
-    return fprintf(stderr, "keelrun: %s line %zu: %zd bytes, over the %d a "
-                   "command can have\n", path, no, len, MAX_LINE), -1;
+  if (farm_line_check(path, no, s, (size_t)len))
+    return -1;
   if (s[strspn(s, " \t")] == '\0')
     return 0; /* blank: no job, but it keeps its number */
   if (!(fm->line[no] = strdup(s)))

@@ -7,6 +7,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* X(name, has_arg, keel-farm's getopt code) */
 #define FARM_OPTIONS(X)                                                      \
@@ -23,6 +24,8 @@
 
 #define FARM_DRAIN_GRACE 30.0 /* seconds, --drain-grace's default */
 #define FARM_SHELL "/bin/sh"   /* --shell's default */
+#define FARM_MAX_LINE 131071   /* Linux's limit on one argument
+                                  (MAX_ARG_STRLEN) */
 
 /* --halt WHEN,fail=N: after N failed lines, start no more; `now` also
  * kills those running, `soon` waits for them (GNU parallel's words). */
@@ -45,8 +48,12 @@ typedef struct farm_opts {
  * 0, or -1 after one line on stderr naming what is wrong. */
 int farm_opts_parse(int argc, char **argv, farm_opts *o);
 /* Check what the options name, before anything starts: the task file can
- * be read (standard input is not looked at), the shell can be run.  0, or
- * -1 after one line on stderr. */
+ * be read and each of its lines can be a command (standard input is not
+ * looked at), the shell can be run.  0, or -1 after naming (up to ten)
+ * faults on stderr. */
 int farm_opts_check(const farm_opts *o);
+/* Can line `no` of path, s[0..len) without its line end, be a command?
+ * 0, or -1 after one line on stderr. */
+int farm_line_check(const char *path, size_t no, const char *s, size_t len);
 
 #endif

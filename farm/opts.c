@@ -109,18 +109,55 @@ int farm_opts_parse(int argc, char **argv, farm_opts *o)
   return 0;
 }
 
+int farm_line_check(const char *path, size_t no, const char *s, size_t len)
+{
+  if (strlen(s) != len)
+    return fprintf(stderr, "keelrun: %s line %zu: contains a NUL byte\n",
+                   path, no), -1;
+  if (len > FARM_MAX_LINE)
+    return fprintf(stderr, "keelrun: %s line %zu: %zu bytes, over the %d a "
+                   "command can have\n", path, no, len, FARM_MAX_LINE), -1;
+  return 0;
+}
+
+/* Each line of a regular file checked as keel-farm will check it. */
+static int check_lines(const char *path, FILE *f)
+{
+  char *s = NULL;
+  size_t cap = 0, no = 0;
+  ssize_t len;
+  int bad = 0;
+  while ((len = getline(&s, &cap, f)) >= 0 && bad < 10) {
+    if (len > 0 && s[len - 1] == '\n')
+      s[--len] = '\0';
+    if (len > 0 && s[len - 1] == '\r')
+      s[--len] = '\0';
+    bad += farm_line_check(path, ++no, s, (size_t)len) != 0;
+  }
+  free(s);
+  return bad ? -1 : 0;
+}
+
 /* Can the task file be read?  Opening is not enough: a directory opens
- * too.  Nothing is read: a pipe's bytes are keel-farm's. */
+ * too.  A regular file's lines are checked; a pipe's bytes are
+ * keel-farm's, not read here. */
 static int check_tasks(const char *path)
 {
   struct stat st;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), err = errno;
   if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
     err = EISDIR;
+  if (fd >= 0 && err != EISDIR) {
+    FILE *f = S_ISREG(st.st_mode) ? fdopen(fd, "r") : NULL;
+    int rc = f ? check_lines(path, f) : 0;
+    if (f)
+      fclose(f);
+    else
+      close(fd);
+    return rc;
+  }
   if (fd >= 0)
     close(fd);
-  if (fd >= 0 && err != EISDIR)
-    return 0;
   fprintf(stderr, "keelrun: cannot read task file %s: %s\n", path,
           strerror(err));
   return -1;
