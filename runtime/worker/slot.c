@@ -511,11 +511,21 @@ static int flush_results(slot *s)
   return 1;
 }
 
-static void add_result(slot *s, const keel__result *r)
+/* Gather r for the master.  A large one goes alone, after what was
+ * gathered; when *own holds its message as the task process sent it
+ * (msg, n bytes inside it), that goes on as it is, not copied. */
+static void add_result(slot *s, const keel__result *r, char *msg, size_t n,
+                       char **own)
 {
   bool alone = r->len >= KEEL__RESULT_ALONE;
   if (alone)
     flush_results(s);
+  if (alone && *own) {
+    memcpy(msg + 8, &s->exec, 4); /* the task process does not know it */
+    keel__uplink_send_own(s->n, msg, n, *own);
+    *own = NULL;
+    return;
+  }
   if (s->nres == 0)
     keel__wire_put_hdr(&s->res, KEEL__M_RESULTS, s->exec, 0);
   keel__wire_put_result(&s->res, r);
@@ -524,7 +534,9 @@ static void add_result(slot *s, const keel__result *r)
     flush_results(s);
 }
 
-static int on_child_results(slot *s, const keel__wire_hdr *h, keel__wire_rd *rd)
+static int on_child_results(slot *s, const keel__wire_hdr *h,
+                            keel__wire_rd *rd, char *msg, size_t n,
+                            char **own)
 {
   for (uint32_t i = 0; i < h->count; i++) {
     keel__result r;
@@ -534,7 +546,7 @@ static int on_child_results(slot *s, const keel__wire_hdr *h, keel__wire_rd *rd)
     keel__estimate_note(&s->est, q_at(s, 0)->fn, r.runtime_us * 1e-6);
     if (s->c.shm && atomic_load(&s->c.shm->out_task) == r.id)
       keel__lines_end(&s->c.lines, s->c.shm, r.id, &s->out); /* first */
-    add_result(s, &r);
+    add_result(s, &r, msg, n, own);
     s->nfwd--;
     unhold(s, q_at(s, 0));
     q_remove(s, 0);
@@ -545,7 +557,9 @@ static int on_child_results(slot *s, const keel__wire_hdr *h, keel__wire_rd *rd)
   return KEEL_OK;
 }
 
-static int on_child_msg(slot *s, const char *m, size_t n)
+/* One message of the task process, m[0..n); *own, when set, is the
+ * buffer m lies in, which a large result may take. */
+static int on_child_msg(slot *s, char *m, size_t n, char **own)
 {
   keel__wire_hdr h;
   const char *why;
@@ -554,13 +568,31 @@ static int on_child_msg(slot *s, const char *m, size_t n)
     return KEEL_EPROTO;
   keel__wire_reader(&rd, m + KEEL__WIRE_HDR, h.len);
   if (h.type == KEEL__M_RESULTS)
-    return on_child_results(s, &h, &rd);
+    return on_child_results(s, &h, &rd, m, n, own);
   if (h.type == KEEL__M_INITFAIL) {
     free(s->c.initmsg);
     s->c.initmsg = keel__wire_get_str(&rd);
     return rd.err ? KEEL_EPROTO : KEEL_OK;
   }
   return KEEL_EPROTO;
+}
+
+/* A message of one large result, to be sent on as it came: rin's buffer
+ * becomes *own (the message at pos in it), and rin starts again with what
+ * followed the message.  False when it cannot (no memory: copied, then). */
+static bool detach_result(child *c, size_t pos, size_t n, char **own)
+{
+  keel_buf rest = {0};
+  uint32_t count;
+  memcpy(&count, c->rin.data + pos + 12, 4);
+  if (n < KEEL__WIRE_HDR + 20 + KEEL__RESULT_ALONE || count != 1 ||
+      c->rin.data[pos + 5] != KEEL__M_RESULTS ||
+      keel__buf_reserve(&rest, c->rin.len - pos - n + 1))
+    return false;
+  keel_buf_append(&rest, c->rin.data + pos + n, c->rin.len - pos - n);
+  *own = c->rin.data;
+  c->rin = rest;
+  return true;
 }
 
 /* Parse every complete message in rin. */
@@ -575,14 +607,21 @@ static void parse_child(slot *s)
       kill_child(c, KEEL__C_PROTO, c->shm ? c->shm->task_id : 0);
       break;
     }
-    if (c->rin.len - pos < KEEL__WIRE_HDR + (size_t)len)
+    size_t n = KEEL__WIRE_HDR + (size_t)len;
+    if (c->rin.len - pos < n)
       break;
-    if (on_child_msg(s, c->rin.data + pos, KEEL__WIRE_HDR + len)) {
+    char *own = NULL, *m = c->rin.data + pos;
+    if (detach_result(c, pos, n, &own))
+      pos = 0; /* rin is what came after m */
+    else
+      pos += n;
+    int rc = on_child_msg(s, m, n, &own);
+    free(own); /* not taken: an error, or not a large result after all */
+    if (rc) {
       kill_child(c, KEEL__C_PROTO, s->nfwd ? q_at(s, 0)->id : 0);
       pos = c->rin.len;
       break;
     }
-    pos += KEEL__WIRE_HDR + len;
   }
   if (pos > 0) {
     memmove(c->rin.data, c->rin.data + pos, c->rin.len - pos);

@@ -64,6 +64,10 @@ void keel__nanny_spawned(MPI_Comm parent) __attribute__((noreturn));
  * master's bell when it shares our node.  A send that cannot even start
  * ends the rank: nothing could reach the master any more. */
 void keel__uplink_send(keel__nanny *n, keel_buf *b, bool work);
+/* Work: len bytes at msg, inside the allocation own, which is freed once
+ * MPI is done with them (a message sent as it came, not copied). */
+void keel__uplink_send_own(keel__nanny *n, const void *msg, size_t len,
+                           void *own);
 /* A message of a header only (CLOSED, BYE, HEARTBEAT). */
 void keel__uplink_simple(keel__nanny *n, uint8_t type, uint32_t exec);
 /* DEATH for executor exec. */
