@@ -47,6 +47,17 @@ static struct {
   bool tag;                /* KEEL_TAG_OUTPUT: every line names its task */
 } tp;
 
+/* A task process lives for many tasks: a buffer that one large argument
+ * or result grew is let go once it is done, not kept resident for the
+ * tasks after it. */
+#define SLIM_ABOVE (1u << 20)
+
+static void slim(keel_buf *b)
+{
+  if (b->cap > SLIM_ABOVE)
+    keel__buf_free(b);
+}
+
 /* fd 3 is still the socket from the nanny: a task may have closed it and
  * opened something else that took its number. */
 static bool channel_intact(void)
@@ -210,6 +221,23 @@ static void install_crash_handlers(void)
  * aligned for any C type and needs no aligned copy (call()). */
 #define LEAD ((16 - KEEL__TASK_PREFIX % 16) % 16)
 _Static_assert((LEAD + KEEL__TASK_PREFIX) % 16 == 0, "LEAD aligns");
+
+/* `in` let go once it grew large, what it holds past *consumed moved to
+ * a new one. */
+static void slim_in(size_t *consumed)
+{
+  if (tp.in.cap <= SLIM_ABOVE)
+    return;
+  keel_buf rest = {0};
+  size_t have = tp.in.len - *consumed;
+  if (keel__buf_reserve(&rest, LEAD + have + 1))
+    return; /* no memory: keep the large one */
+  rest.len = LEAD;
+  keel_buf_append(&rest, tp.in.data + *consumed, have);
+  keel__buf_free(&tp.in);
+  tp.in = rest;
+  *consumed = LEAD;
+}
 
 /* The next whole message in `in`, reading (blocking) as needed.
  * Returns its length, 0 at EOF, -1 on garbage. */
@@ -397,6 +425,8 @@ static void run_task(const keel__task *t)
   tp.name = NULL;
   if (printed)
     end_output(t->id);
+  slim(&tp.res);
+  slim(&tp.copy);
 }
 
 /* Run count task records from p[0, len), in order. */
@@ -517,5 +547,6 @@ void keel__taskproc_main(void)
     atomic_fetch_add(&tp.shm->chan_msgs, 1);
     run_records(tp.in.data + consumed + KEEL__WIRE_HDR, h.len, h.count);
     consumed += (size_t)n;
+    slim_in(&consumed);
   }
 }

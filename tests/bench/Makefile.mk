@@ -4,7 +4,7 @@
 # peers (ProcessPoolExecutor, loky, mpi4py.futures) side by side.
 BENCH_KEEL = tests/bench/crash_latency tests/bench/rank_loss \
 	tests/bench/throughput tests/bench/growth tests/bench/idle \
-	tests/bench/mixed tests/bench/grain
+	tests/bench/mixed tests/bench/grain tests/bench/payload
 BENCH_MPI = tests/bench/pingpong tests/bench/mpi_hello tests/bench/hops \
 	tests/bench/handmw
 EXTRA_PROGRAMS = $(BENCH_KEEL) $(BENCH_MPI)
@@ -24,6 +24,8 @@ tests_bench_growth_LDADD = runtime/libkeel.la
 tests_bench_idle_LDADD = runtime/libkeel.la
 tests_bench_mixed_LDADD = runtime/libkeel.la
 tests_bench_grain_LDADD = runtime/libkeel.la
+tests_bench_payload_SOURCES = tests/bench/payload.c tests/bench/bench.h
+tests_bench_payload_LDADD = runtime/libkeel.la
 tests_bench_pingpong_SOURCES = tests/bench/pingpong.c
 tests_bench_mpi_hello_SOURCES = tests/bench/mpi_hello.c
 tests_bench_hops_SOURCES = tests/bench/hops.c
