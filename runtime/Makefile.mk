@@ -27,7 +27,7 @@ runtime_libkeel_core_la_SOURCES = \
 	runtime/master/manager.c \
 	runtime/worker/worker.h runtime/worker/symbolize.c \
 	runtime/worker/spawn.c \
-	runtime/worker/uplink.c runtime/worker/lines.c \
+	runtime/worker/uplink.c runtime/worker/lines.c runtime/worker/shmbuf.c \
 	runtime/worker/slot.c runtime/worker/nanny.c \
 	runtime/task/task.h runtime/task/taskproc.c
 runtime_libkeel_core_la_CFLAGS = $(AM_CFLAGS) $(HWLOC_CFLAGS) \

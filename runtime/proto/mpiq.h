@@ -46,6 +46,9 @@ typedef struct keel__recvq {
 void keel__recvq_init(keel__recvq *q);
 /* Start receiving the n-byte message m matched by MPI_Improbe. */
 int keel__recvq_post(keel__recvq *q, MPI_Message *m, int n);
+/* The same into buf (n bytes, the caller's: keel__recvq_pop() gives it
+ * back); KEEL_ENOMEM leaves buf to the caller. */
+int keel__recvq_post_into(keel__recvq *q, MPI_Message *m, int n, char *buf);
 /* The oldest message once it has fully arrived (the caller frees it, *n
  * gets its size), else NULL: messages are handled in the order they came. */
 char *keel__recvq_pop(keel__recvq *q, int *n);

@@ -21,15 +21,13 @@ bool keel__recvq_empty(const keel__recvq *q)
   return keel__queue_empty(&q->reqs);
 }
 
-int keel__recvq_post(keel__recvq *q, MPI_Message *m, int n)
+int keel__recvq_post_into(keel__recvq *q, MPI_Message *m, int n, char *buf)
 {
   keel__rreq *r = calloc(1, sizeof *r);
-  char *buf = malloc(n > 0 ? (size_t)n : 1);
   if (!r || !buf) { /* take the message off anyway: the sender is out */
     char c;        /* of step and will be failed by the caller */
     MPI_Mrecv(&c, 0, MPI_BYTE, m, MPI_STATUS_IGNORE);
     free(r);
-    free(buf);
     return KEEL_ENOMEM;
   }
   r->buf = buf;
@@ -37,6 +35,15 @@ int keel__recvq_post(keel__recvq *q, MPI_Message *m, int n)
   MPI_Imrecv(buf, n, MPI_BYTE, m, &r->r);
   keel__queue_insert_tail(&q->reqs, &r->node);
   return KEEL_OK;
+}
+
+int keel__recvq_post(keel__recvq *q, MPI_Message *m, int n)
+{
+  char *buf = malloc(n > 0 ? (size_t)n : 1);
+  int rc = keel__recvq_post_into(q, m, n, buf);
+  if (rc)
+    free(buf);
+  return rc;
 }
 
 char *keel__recvq_pop(keel__recvq *q, int *n)

@@ -48,7 +48,10 @@ enum keel__msg {
   KEEL__M_RECALL = 13,  /* master -> nanny: give back up to count tasks
                            not started */
   KEEL__M_RECALLED = 14,/* nanny -> master: the ids of those it gave back */
-  KEEL__M_LAST = 14
+  KEEL__M_TASKFD = 15,  /* nanny -> task process: a TASKS message of one
+                           task in a memfd of the nanny's (worker/shmbuf.c):
+                           u64 id, u32 fd, u32 offset, u32 length */
+  KEEL__M_LAST = 15
 };
 
 /* STOP's count: flags. */

@@ -442,6 +442,61 @@ static void run_records(const char *p, size_t len, uint32_t count)
   }
 }
 
+/* The nanny's memfd named by TASKFD, mapped (its whole size in *len),
+ * or MAP_FAILED with errno. */
+static void *map_nanny_fd(uint32_t fd, size_t need, size_t *len)
+{
+  char path[64];
+  struct stat st;
+  snprintf(path, sizeof path, "/proc/%d/fd/%u", (int)getppid(), fd);
+  int f = open(path, O_RDONLY | O_CLOEXEC);
+  if (f < 0)
+    return MAP_FAILED;
+  void *map = MAP_FAILED;
+  if (fstat(f, &st) == 0 && (size_t)st.st_size >= need) {
+    *len = (size_t)st.st_size;
+    map = mmap(NULL, *len, PROT_READ, MAP_SHARED, f, 0);
+  } else {
+    errno = EINVAL; /* not the nanny's message: too short */
+  }
+  int e = errno;
+  close(f);
+  errno = e;
+  return map;
+}
+
+/* TASKFD: one task whose TASKS message lies in a memfd of the nanny's
+ * (worker/shmbuf.c), run where it lies: one copy of a large argument on
+ * the node.  If it cannot be reached, the task fails saying why. */
+static void run_mapped(const char *p, size_t n)
+{
+  keel__wire_rd rd;
+  keel__wire_reader(&rd, p, n);
+  uint64_t id = keel__wire_get_u64(&rd);
+  uint32_t fd = keel__wire_get_u32(&rd), off = keel__wire_get_u32(&rd),
+           mlen = keel__wire_get_u32(&rd);
+  if (rd.err || id == 0 || mlen < KEEL__WIRE_HDR)
+    _exit(2); /* the nanny sees a death outside any task */
+  size_t len = 0;
+  char *map = map_nanny_fd(fd, (size_t)off + mlen, &len);
+  if (map == MAP_FAILED) {
+    char *why = keel__error_printf("cannot map the task's argument from "
+                                   "its worker (/proc/%d/fd/%u): %s",
+                                   (int)getppid(), fd, strerror(errno));
+    keel__result r = {id, KEEL_ESYS, 0, why, why ? (uint32_t)strlen(why) : 0};
+    send_result(&r);
+    free(why);
+    return;
+  }
+  keel__wire_hdr h;
+  const char *why;
+  if (keel__wire_check(map + off, mlen, &h, &why) ||
+      h.type != KEEL__M_TASKS || h.count != 1)
+    _exit(2);
+  run_records(map + off + KEEL__WIRE_HDR, h.len, 1);
+  munmap(map, len);
+}
+
 /* The next slot its nanny offers in the shared page's ring
  * (proto/channel.h), if any: taken, copied out (the nanny may reuse the
  * slot once it sees COPIED), and run.  True if there was one. */
@@ -539,13 +594,16 @@ void keel__taskproc_main(void)
     if (n == 0)
       exit(0); /* EOF: retired by the nanny */
     if (n < 0 || keel__wire_check(tp.in.data + consumed, (size_t)n, &h, &why) ||
-        h.type != KEEL__M_TASKS)
+        (h.type != KEEL__M_TASKS && h.type != KEEL__M_TASKFD))
       _exit(2);
     /* Read: the nanny may offer what comes after them in the ring.  No
      * task at all is a wake-up: the ring has some. */
     atomic_fetch_add(&tp.shm->chan_read, h.count);
     atomic_fetch_add(&tp.shm->chan_msgs, 1);
-    run_records(tp.in.data + consumed + KEEL__WIRE_HDR, h.len, h.count);
+    if (h.type == KEEL__M_TASKFD)
+      run_mapped(tp.in.data + consumed + KEEL__WIRE_HDR, h.len);
+    else
+      run_records(tp.in.data + consumed + KEEL__WIRE_HDR, h.len, h.count);
     consumed += (size_t)n;
     slim_in(&consumed);
   }

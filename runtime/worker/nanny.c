@@ -134,7 +134,10 @@ static int receive(keel__nanny *n)
     if (!flag)
       break;
     MPI_Get_count(&st, MPI_BYTE, &len);
-    if (keel__recvq_post(&n->recvs, &m, len)) {
+    char *into = len >= (int)KEEL__TAKE_MIN ? keel__shmbuf_new((size_t)len)
+                                            : malloc(len > 0 ? (size_t)len : 1);
+    if (keel__recvq_post_into(&n->recvs, &m, len, into)) {
+      keel__shmbuf_free(into);
       keel__log("out of memory receiving from the master; exiting");
       _exit(1);
     }
@@ -142,7 +145,7 @@ static int receive(keel__nanny *n)
   while ((buf = keel__recvq_pop(&n->recvs, &len))) {
     n->last_heard = keel__clock_now();
     act += on_master(n, &buf, (size_t)len);
-    free(buf); /* unless a task took it */
+    keel__shmbuf_free(buf); /* unless a task took it */
   }
   return act;
 }

@@ -37,8 +37,11 @@
 
 typedef struct ntask {
   uint64_t id, fn;
-  char *enc; /* the task as encoded on the wire */
+  char *enc; /* the task as encoded on the wire (NULL: in fd) */
   void *mem; /* what to free: a copy of enc, or the message it lies in */
+  int fd;    /* or its message, msglen bytes at off in this memfd
+                (shmbuf.c), which the task process maps */
+  uint32_t off, msglen;
   uint32_t len;
   double est; /* its estimate when handed over or offered (held) */
 } ntask;
@@ -118,9 +121,17 @@ static int q_push(slot *s, uint64_t id, uint64_t fn, const void *enc,
     return KEEL_ENOMEM;
   if (!own)
     memcpy(copy, enc, len);
-  *q_at(s, s->qn++) = (ntask){id, fn, copy, own ? own : copy, (uint32_t)len,
-                              0};
+  *q_at(s, s->qn++) = (ntask){.id = id, .fn = fn, .enc = copy,
+                              .mem = own ? own : copy, .fd = -1,
+                              .len = (uint32_t)len};
   return KEEL_OK;
+}
+
+static void entry_free(ntask *t)
+{
+  free(t->mem);
+  if (t->fd >= 0)
+    keel__shmbuf_close(t->fd);
 }
 
 /* Remove entry i, keeping the order of the others. */
@@ -128,10 +139,11 @@ static void q_remove(slot *s, size_t i)
 {
   keel__assert(i < s->qn && s->nfwd <= s->qn);
   /* Only a dead task process leaves a forwarded task unread. */
-  keel__assert(q_at(s, i)->enc != s->c.ext || !s->c.pid);
-  if (q_at(s, i)->enc == s->c.ext)
+  keel__assert(!q_at(s, i)->enc || q_at(s, i)->enc != s->c.ext ||
+               !s->c.pid);
+  if (q_at(s, i)->enc && q_at(s, i)->enc == s->c.ext)
     s->c.ext = NULL;
-  free(q_at(s, i)->mem);
+  entry_free(q_at(s, i));
   for (; i > 0; i--)
     *q_at(s, i) = *q_at(s, i - 1);
   s->qh = (s->qh + 1) % s->qcap;
@@ -395,11 +407,40 @@ static void ring_fill(slot *s)
   }
 }
 
+/* Account for n tasks handed to the task process on the channel. */
+static void handed(slot *s, size_t n)
+{
+  s->nfwd += n;
+  s->c.served += (int)n;
+  s->chan_sent += n; /* the ring waits until it has read them */
+  s->msgs_sent++;
+}
+
+/* A task whose message lies in a memfd (shmbuf.c): TASKFD names the
+ * descriptor, which the task process opens through /proc and maps. */
+static void send_taskfd(slot *s, ntask *t)
+{
+  child *c = &s->c;
+  size_t off = c->wout.len;
+  keel__wire_put_hdr(&c->wout, KEEL__M_TASKFD, s->exec, 0);
+  keel__wire_put_u64(&c->wout, t->id);
+  keel__wire_put_u32(&c->wout, (uint32_t)t->fd);
+  keel__wire_put_u32(&c->wout, t->off);
+  keel__wire_put_u32(&c->wout, t->msglen);
+  keel__wire_finish(&c->wout, off, 1);
+  hold(s, t);
+  handed(s, 1);
+}
+
 /* One TASKS message on the channel of the n tasks after those handed
  * over: n = 0 is a wake-up (the task process looks at the ring again). */
 static void send_tasks(slot *s, size_t n)
 {
   child *c = &s->c;
+  if (n == 1 && q_at(s, s->nfwd)->fd >= 0) {
+    send_taskfd(s, q_at(s, s->nfwd));
+    return;
+  }
   size_t off = c->wout.len;
   keel__wire_put_hdr(&c->wout, KEEL__M_TASKS, s->exec, 0);
   ntask *big = n == 1 && !c->ext && q_at(s, s->nfwd)->len >= KEEL__TAKE_MIN
@@ -422,10 +463,7 @@ static void send_tasks(slot *s, size_t n)
     c->ext_pos = 0;
     c->ext_at = c->wout.len;
   }
-  s->nfwd += n;
-  c->served += (int)n;
-  s->chan_sent += n; /* the ring waits until it has read them */
-  s->msgs_sent++;
+  handed(s, n);
 }
 
 /* Hand the task process its next tasks: in the ring, which the nanny can
@@ -972,11 +1010,20 @@ void keel__slot_tasks(keel__nanny *n, const keel__wire_hdr *h,
     size_t len = rd->pos - start;
     /* A message of one large task is that task: kept, not copied. */
     void *own = h->count == 1 && len >= KEEL__TAKE_MIN ? *msg : NULL;
-    if (q_push(s, t.id, t.fn, rd->p + start, len, own))
+    if (q_push(s, t.id, t.fn, rd->p + start, len, own)) {
       keel__log("out of memory queueing task %llu",
                 (unsigned long long)t.id);
-    else if (own)
-      *msg = NULL;
+      continue;
+    }
+    if (!own)
+      continue;
+    *msg = NULL;
+    ntask *e = q_at(s, s->qn - 1);
+    uint32_t off;
+    int fd = keel__shmbuf_keep(own, &off); /* our view of it goes */
+    if (fd >= 0)
+      *e = (ntask){.id = e->id, .fn = e->fn, .fd = fd, .off = off,
+                   .msglen = KEEL__WIRE_HDR + h->len, .len = e->len};
   }
 }
 
@@ -997,7 +1044,7 @@ void keel__slot_recall(keel__nanny *n, const keel__wire_hdr *h)
   for (size_t i = s ? s->qn - spare : 0; s && i < s->qn; i++)
     keel__wire_put_u64(&b, q_at(s, i)->id);
   for (size_t i = 0; i < spare; i++) { /* off the tail: nothing moves */
-    free(q_at(s, s->qn - 1)->mem);
+    entry_free(q_at(s, s->qn - 1));
     s->qn--;
   }
   keel__wire_finish(&b, 0, (uint32_t)spare);

@@ -108,6 +108,18 @@ keel__slot *keel__slot_find(keel__nanny *n, uint32_t exec);
  * reported to the master as a DEATH (KEEL__C_SPAWN). */
 void keel__slot_open(keel__nanny *n, const keel__wire_hdr *h,
                      keel__wire_rd *rd);
+/* ---- shmbuf.c: large messages the task process maps ---- */
+/* n bytes to receive a message from the master into: in a memfd when n is
+ * KEEL__TAKE_MIN or more (and /proc lets a child reach it), else malloc'd. */
+char *keel__shmbuf_new(size_t n);
+/* buf's memfd, its message at *off, our view of it unmapped: the caller
+ * closes the descriptor with keel__shmbuf_close(); -1 when buf is not in
+ * a memfd. */
+int keel__shmbuf_keep(char *buf, uint32_t *off);
+void keel__shmbuf_close(int fd);
+/* Let go of buf, whichever kind it is. */
+void keel__shmbuf_free(char *buf);
+
 /* A task of at least this many bytes is not copied: its message becomes
  * its queue entry (*msg taken, NULL), and it is written to the task
  * process from there. */
