@@ -53,6 +53,12 @@ tests_unit_test_env_SOURCES = tests/unit/test_env.c tests/testutil.h
 tests_unit_test_env_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_env
 
+# MPI in one process (a singleton, no launcher), talking to itself.
+check_PROGRAMS += tests/unit/test_mpiq
+tests_unit_test_mpiq_SOURCES = tests/unit/test_mpiq.c tests/testutil.h
+tests_unit_test_mpiq_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_mpiq
+
 check_PROGRAMS += tests/unit/test_lifeline
 tests_unit_test_lifeline_SOURCES = tests/unit/test_lifeline.c tests/testutil.h
 tests_unit_test_lifeline_LDADD = $(UNIT_LIBS) -lpthread
