@@ -65,6 +65,7 @@ static void rank_fail(keel__master *m, int rank, const char *why)
   int crank;
   MPI_Comm c = keel__ranks_comm(&m->ranks, rank, &crank);
   (void)keel__sendq_post(&m->net.sends, c, crank, rank, &b); /* best effort */
+  k->stop_sent = true;
 }
 
 /* Work for a worker (dispatch.c sends through this). */
@@ -359,6 +360,7 @@ static void stop_ranks(keel__master *m)
   for (int r = 1; r < m->ranks.n; r++) {
     keel_buf b = stop_message(m);
     send_work(m, r, &b); /* nothing goes to a lost rank */
+    m->ranks.v[r]->stop_sent = true; /* nor anything after STOP */
   }
   double deadline = keel__clock_now() + STOP_TIMEOUT;
   keel__backoff_reset(&bo);

@@ -40,6 +40,8 @@ typedef struct keel__rank {
   int hostid; /* the lowest rank on its host (keel__ranks_set_host()) */
   int pid, core;
   bool hello, lost, stopped;
+  bool stop_sent; /* STOP went to it: nothing more may (a message it never
+                     receives is left unmatched at its MPI_Finalize) */
   int pidfd;   /* watches the nanny when it shares our kernel */
   int sock;    /* its lifeline connection when it does not, or -1 */
   int index;   /* spawned: its worker index on the node, else -1 */

@@ -60,7 +60,7 @@ static int post(keel__master *m, int rank, const void *buf, size_t n,
   keel__assert(keel__hub_on_manager());
   keel__rank *k = m->ranks.v[rank];
   int crank, rc;
-  if (k->lost) {
+  if (k->lost || k->stop_sent) {
     release(ctx);
     return KEEL_OK;
   }
