@@ -53,6 +53,12 @@ tests_unit_test_env_SOURCES = tests/unit/test_env.c tests/testutil.h
 tests_unit_test_env_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_env
 
+# keel_map_* with its chunks finished by hand, no MPI.
+check_PROGRAMS += tests/unit/test_map
+tests_unit_test_map_SOURCES = tests/unit/test_map.c tests/testutil.h
+tests_unit_test_map_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_map
+
 # MPI in one process (a singleton, no launcher), talking to itself.
 check_PROGRAMS += tests/unit/test_mpiq
 tests_unit_test_mpiq_SOURCES = tests/unit/test_mpiq.c tests/testutil.h
