@@ -53,6 +53,12 @@ tests_unit_test_env_SOURCES = tests/unit/test_env.c tests/testutil.h
 tests_unit_test_env_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_env
 
+# Submission and back-pressure, no MPI.
+check_PROGRAMS += tests/unit/test_executor
+tests_unit_test_executor_SOURCES = tests/unit/test_executor.c tests/testutil.h
+tests_unit_test_executor_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_executor
+
 # keel_map_* with its chunks finished by hand, no MPI.
 check_PROGRAMS += tests/unit/test_map
 tests_unit_test_map_SOURCES = tests/unit/test_map.c tests/testutil.h
