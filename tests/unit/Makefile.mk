@@ -53,6 +53,12 @@ tests_unit_test_env_SOURCES = tests/unit/test_env.c tests/testutil.h
 tests_unit_test_env_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_env
 
+# A task process started from this test binary, which reports what it got.
+check_PROGRAMS += tests/unit/test_spawn
+tests_unit_test_spawn_SOURCES = tests/unit/test_spawn.c tests/testutil.h
+tests_unit_test_spawn_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit/test_spawn
+
 # Submission and back-pressure, no MPI.
 check_PROGRAMS += tests/unit/test_executor
 tests_unit_test_executor_SOURCES = tests/unit/test_executor.c tests/testutil.h
