@@ -61,13 +61,15 @@ TESTS += tests/unit/test_spawn
 
 # Submission and back-pressure, no MPI.
 check_PROGRAMS += tests/unit/test_executor
-tests_unit_test_executor_SOURCES = tests/unit/test_executor.c tests/testutil.h
+tests_unit_test_executor_SOURCES = tests/unit/test_executor.c tests/testutil.h \
+	tests/unit/fake.h
 tests_unit_test_executor_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_executor
 
 # keel_map_* with its chunks finished by hand, no MPI.
 check_PROGRAMS += tests/unit/test_map
-tests_unit_test_map_SOURCES = tests/unit/test_map.c tests/testutil.h
+tests_unit_test_map_SOURCES = tests/unit/test_map.c tests/testutil.h \
+	tests/unit/fake.h
 tests_unit_test_map_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_map
 
@@ -94,7 +96,8 @@ TESTS += tests/unit/test_bind
 
 # The master's scheduling decisions, with a fake master and no MPI.
 check_PROGRAMS += tests/unit/test_dispatch
-tests_unit_test_dispatch_SOURCES = tests/unit/test_dispatch.c tests/testutil.h
+tests_unit_test_dispatch_SOURCES = tests/unit/test_dispatch.c tests/testutil.h \
+	tests/unit/fake.h
 tests_unit_test_dispatch_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit/test_dispatch
 

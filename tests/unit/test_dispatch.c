@@ -5,6 +5,7 @@
  * RECALL of queued tasks for an idle worker: decisions the integration
  * tests reach only with the right timing. */
 #include "../testutil.h"
+#include "fake.h"
 #include "master/master.h"
 
 #define NW 2 /* worker ranks 1 and 2 */
@@ -112,12 +113,8 @@ static void master_down(void)
 
 static keel_executor *executor(int max_inflight)
 {
-  keel_executor *ex = calloc(1, sizeof *ex);
-  keel_options_init(&ex->opt);
+  keel_executor *ex = fake_executor();
   ex->opt.max_inflight = max_inflight;
-  keel__queue_init(&ex->submitted);
-  keel__queue_init(&ex->hub_node);
-  atomic_init(&ex->state, KEEL__X_OPEN);
   CU_ASSERT_EQUAL_FATAL(keel__dispatch_adopt(ex), KEEL_OK);
   execs[nexecs++] = ex;
   return ex;

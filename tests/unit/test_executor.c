@@ -5,6 +5,7 @@
  * a shut-down or broken executor refuses at once; bad arguments are
  * refused before anything is queued. */
 #include "../testutil.h"
+#include "fake.h"
 #include "api/api.h"
 
 static int work(const void *arg, size_t len, keel_buf *out)
@@ -20,12 +21,8 @@ static int unregistered(const void *arg, size_t len, keel_buf *out)
 
 static keel_executor *executor(size_t max_pending)
 {
-  keel_executor *ex = calloc(1, sizeof *ex);
-  keel_options_init(&ex->opt);
+  keel_executor *ex = fake_executor();
   ex->opt.max_pending = max_pending;
-  keel__queue_init(&ex->submitted);
-  keel__queue_init(&ex->hub_node);
-  atomic_init(&ex->state, KEEL__X_OPEN);
   return ex;
 }
 

@@ -7,6 +7,7 @@
  * reported for that item alone, a failed chunk reported for each of its
  * items, and the rest of the map going on after either. */
 #include "../testutil.h"
+#include "fake.h"
 #include "api/api.h"
 #include "proto/wire.h"
 
@@ -18,11 +19,7 @@ KEEL_REGISTER(square);
 
 static keel_executor *executor(int workers)
 {
-  keel_executor *ex = calloc(1, sizeof *ex);
-  keel_options_init(&ex->opt);
-  keel__queue_init(&ex->submitted);
-  keel__queue_init(&ex->hub_node);
-  atomic_init(&ex->state, KEEL__X_OPEN);
+  keel_executor *ex = fake_executor();
   atomic_init(&ex->nworkers, workers);
   return ex;
 }
