@@ -83,6 +83,7 @@ typedef struct keel_error {
   int exit_status;            /* exit status of the task process */
   unsigned long long task_id; /* keel's id of the task */
   const char *backtrace;      /* the task process's backtrace, if caught */
+  int pid;                    /* the task process's pid, 0 if none died */
 } keel_error;
 
 #define KEEL_FOREVER (-1.0)

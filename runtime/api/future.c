@@ -116,9 +116,11 @@ bool keel__future_finish_locked(keel_future *f, int code, char *data,
   f->len = len;
   f->printed = keel__printed_mark();
   if (code) {
-    if (e)
+    if (e) {
       keel__error_set(&f->err, code, e->message, e->rank, e->host, e->signal,
                       e->exit_status, f->task_id, e->backtrace);
+      f->err.pid = e->pid;
+    }
     else
       keel__error_set(&f->err, code, NULL, -1, NULL, 0, -1, f->task_id, NULL);
   }
@@ -142,7 +144,7 @@ void keel__future_run_cbs(keel_future *f)
 
 void keel__future_fail(keel_future *f, int code, const char *msg)
 {
-  keel_error e = {code, msg, -1, NULL, 0, -1, f->task_id, NULL};
+  keel_error e = {code, msg, -1, NULL, 0, -1, f->task_id, NULL, 0};
   keel__future_lock();
   bool done = keel__future_finish_locked(f, code, NULL, 0, &e);
   keel__future_unlock();

@@ -86,6 +86,7 @@ static int chunk_failed(keel_map *m, keel_future *c, int rc)
                   e ? e->host : NULL, e ? e->signal : 0,
                   e ? e->exit_status : -1, c->task_id,
                   e ? e->backtrace : NULL);
+  m->err.pid = e ? e->pid : 0;
   return rc;
 }
 

@@ -56,7 +56,7 @@ int keel__error_set(keel_error *e, int code, const char *message, int rank,
                     const char *host, int sig, int exit_status,
                     unsigned long long task_id, const char *backtrace)
 {
-  keel_error n = {code, NULL, rank, NULL, sig, exit_status, task_id, NULL};
+  keel_error n = {code, NULL, rank, NULL, sig, exit_status, task_id, NULL, 0};
   n.message = strdup(message ? message : keel_strerror(code));
   n.host = dup_or_null(host);
   n.backtrace = dup_or_null(backtrace && *backtrace ? backtrace : NULL);

@@ -218,7 +218,7 @@ void keel__dispatch_cancel_pending(keel__sched *s)
 void keel__dispatch_kill(keel__sched *s)
 {
   keel_error e = {KEEL_ESHUTDOWN, "killed: its executor was shut down with "
-                  "KEEL_SHUTDOWN_KILL", -1, NULL, 0, -1, 0, NULL};
+                  "KEEL_SHUTDOWN_KILL", -1, NULL, 0, -1, 0, NULL, 0};
   keel_future *f;
   keel__future_batch_begin();
   while ((f = pend_pop(s))) {
@@ -246,7 +246,7 @@ void keel__dispatch_kill(keel__sched *s)
 static void fail_pending_broken(keel__sched *s)
 {
   keel_executor *ex = s->ex;
-  keel_error e = {KEEL_EBROKEN, ex->broken_msg, -1, NULL, 0, -1, 0, NULL};
+  keel_error e = {KEEL_EBROKEN, ex->broken_msg, -1, NULL, 0, -1, 0, NULL, 0};
   keel__future_batch_begin();
   keel_future *f;
   while ((f = pend_pop(s)))
@@ -264,7 +264,7 @@ static void break_exec(keel__sched *s, const char *why)
   free(ex->broken_msg);
   ex->broken_msg = msg ? msg : strdup(why);
   keel__hub_unlock();
-  keel_error e = {KEEL_EBROKEN, ex->broken_msg, -1, NULL, 0, -1, 0, NULL};
+  keel_error e = {KEEL_EBROKEN, ex->broken_msg, -1, NULL, 0, -1, 0, NULL, 0};
   size_t before = s->outstanding;
   keel__future_batch_begin();
   fail_pending_broken(s);
@@ -737,7 +737,7 @@ static void finish_result(keel__sched *s, keel_future *f, const char *host,
   }
   char *text = strndup(res->data ? res->data : "", res->len);
   keel_error e = {res->status, text && *text ? text : NULL, f->rank, host,
-                  0, -1, f->task_id, NULL};
+                  0, -1, f->task_id, NULL, 0};
   finish(s, f, res->status, NULL, 0, &e);
   free(text);
 }
@@ -880,7 +880,7 @@ void keel__dispatch_death(keel__master *m, keel__sched *s, int rank,
   }
   int code = d->cause == KEEL__C_DEADLINE ? KEEL_EDEADLINE : KEEL_EWORKER;
   keel_error e = {code, text, rank, host, d->signal,
-                  d->exit_status, f ? f->task_id : 0, d->backtrace};
+                  d->exit_status, f ? f->task_id : 0, d->backtrace, d->pid};
   if (f) {
     keel__fate to = fate(ex, f, code);
     keel__report_crash(ex, &e, to);
@@ -905,7 +905,8 @@ void keel__dispatch_rank_lost(keel__master *m, keel__sched *s, int rank,
   keel_future *head = inflight_first(w);
   if (head && atomic_load(&s->ex->state) == KEEL__X_OPEN) {
     head->downs++; /* the one it was running, or about to */
-    keel__death d = {head->task_id, KEEL__C_CRASH, 0, -1, (char *)why, NULL};
+    keel__death d = {head->task_id, KEEL__C_CRASH, 0, -1, (char *)why, NULL,
+                     0};
     keel__dispatch_death(m, s, rank, &d);
   }
   if (!(w = worker_of(s, rank)))

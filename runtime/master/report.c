@@ -4,8 +4,9 @@
  * prints one block on stderr for each such crash (not for each future
  * that fails as a result: a broken executor's other futures get one line
  * saying so), as a warning of KEEL_LOG's.  The block has what
- * keel_future_error() has: the task, its rank and host, the signal or
- * status or limit, what becomes of the future, and the backtrace.  A
+ * keel_future_error() has: the task, its rank and host, the task
+ * process's pid, the signal or status or limit, what becomes of the
+ * future, and the backtrace.  A
  * program that reports crashes itself sets keel_options.quiet_crashes. */
 #include "master/master.h"
 
@@ -36,6 +37,9 @@ void keel__report_crash(const keel_executor *ex, const keel_error *e,
   if (ex->opt.quiet_crashes || keel__log_level < KEEL__LOG_WARN)
     return;
   keel_buf b = {0};
+  if (e->pid > 0)
+    keel_buf_printf(&b, "  task process: pid %d on %s\n", e->pid,
+                    e->host ? e->host : "?");
   keel_buf_printf(&b, "  executor %u, on_crash %s: ", ex->id,
                   policy(ex->opt.on_crash));
   if (fate.what == KEEL__FATE_RETRY)

@@ -260,6 +260,7 @@ void keel__wire_put_death(keel_buf *b, uint32_t exec, const keel__death *d)
   keel__wire_put_u32(b, (uint32_t)d->exit_status);
   keel__wire_put_str(b, d->message);
   keel__wire_put_str(b, d->backtrace);
+  keel__wire_put_u32(b, (uint32_t)d->pid);
   keel__wire_finish(b, off, 0);
 }
 
@@ -271,9 +272,10 @@ int keel__wire_get_death(keel__wire_rd *r, keel__death *d)
   d->exit_status = (int32_t)keel__wire_get_u32(r);
   d->message = keel__wire_get_str(r);
   d->backtrace = keel__wire_get_str(r);
+  d->pid = (int32_t)keel__wire_get_u32(r);
   if (!r->err && (d->cause < KEEL__C_CRASH || d->cause > KEEL__C_PROTO ||
                   d->signal < 0 || d->signal > 64 || d->exit_status < -1 ||
-                  d->exit_status > 255))
+                  d->exit_status > 255 || d->pid < 0))
     r->err = 1;
   if (r->err) {
     free(d->message);

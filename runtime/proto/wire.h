@@ -188,6 +188,7 @@ typedef struct keel__death {
   uint64_t task_id;
   int32_t cause, signal, exit_status;
   char *message, *backtrace; /* owned after keel__wire_get_death */
+  int32_t pid;               /* the task process's, 0 if none */
 } keel__death;
 void keel__wire_put_death(keel_buf *b, uint32_t exec, const keel__death *d);
 int keel__wire_get_death(keel__wire_rd *r, keel__death *d);

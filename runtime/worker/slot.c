@@ -225,7 +225,8 @@ static int flush_results(slot *s);
 static void report(slot *s, uint64_t task, int cause, int sig, int status,
                    const char *msg, const char *bt)
 {
-  keel__death d = {task, cause, sig, status, (char *)msg, (char *)bt};
+  keel__death d = {task, cause, sig, status, (char *)msg, (char *)bt,
+                   s->c.pid > 0 ? s->c.pid : 0};
   flush_results(s);
   keel__uplink_death(s->n, s->exec, &d);
   keel__sendq_test(&s->n->sends); /* out before the slow /proc sweep */
@@ -975,7 +976,8 @@ void keel__slot_open(keel__nanny *n, const keel__wire_hdr *h,
   if (why) { /* tell the master, or its futures would wait for ever */
     char *msg = keel__error_printf("worker cannot serve executor %u: %s",
                                     h->exec, why);
-    keel__death d = {0, KEEL__C_SPAWN, 0, -1, msg ? msg : (char *)why, NULL};
+    keel__death d = {0, KEEL__C_SPAWN, 0, -1, msg ? msg : (char *)why, NULL,
+                     0};
     keel__log("%s", d.message);
     keel__uplink_death(n, h->exec, &d);
     free(msg);

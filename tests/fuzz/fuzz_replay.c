@@ -23,7 +23,7 @@ static size_t seeds(keel_buf *out, int *who, size_t max)
   keel__task t = {7, 0x1234, 4, arg, 16};
   keel__result r = {7, 0, 42, arg, 16};
   keel__xopts o = {1.5, 2.5, 1 << 20, 3, KEEL_ON_CRASH_RETRY, 0x99, arg, 4};
-  keel__death d = {7, KEEL__C_CRASH, 11, -1, "killed", "#0 f"};
+  keel__death d = {7, KEEL__C_CRASH, 11, -1, "killed", "#0 f", 4321};
   keel__output lines = {7, 1, "line one\nline two\n", 18};
   keel__hello nh = {.pid = 1234, .host = "host", .node = "boot ns"};
   keel__hello mh = {.pid = 99, .core = -1, .timeout = 10.0, .port = 40000,

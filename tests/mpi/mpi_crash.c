@@ -44,6 +44,7 @@ static void check_death(keel_task_fn *fn, int sig, int status, bool has_bt)
   CU_ASSERT_EQUAL(e->exit_status, status);
   CU_ASSERT_TRUE(e->rank >= 1);
   CU_ASSERT_PTR_NOT_NULL(e->host);
+  CU_ASSERT_TRUE(e->pid > 0 && e->pid != getpid()); /* the task process's */
   CU_ASSERT_EQUAL(e->task_id, keel_future_task_id(f));
   CU_ASSERT_PTR_NOT_NULL(e->message);
   if (has_bt) {

@@ -80,6 +80,7 @@ static void test_one_block_per_crash(void)
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "on_crash FAIL_TASK: its future fails "
                                       "with KEEL_EWORKER"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "  backtrace:\n    "));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "\n  task process: pid "));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "Z keel[master 0 "));
   free(text);
 }

@@ -161,7 +161,7 @@ static void test_finish_failure(void)
   keel_future *f = new_future();
   f->task_id = 77;
   char msg[] = "the task crashed", host[] = "nodeA", bt[] = "#0 boom()";
-  keel_error e = {KEEL_EWORKER, msg, 4, host, 11, -1, 5, bt};
+  keel_error e = {KEEL_EWORKER, msg, 4, host, 11, -1, 5, bt, 4321};
   CU_ASSERT_TRUE(finish(f, KEEL_EWORKER, NULL, &e));
   memset(msg, 0, sizeof msg); /* copied, not kept */
   memset(host, 0, sizeof host);
@@ -183,6 +183,7 @@ static void test_finish_failure(void)
   CU_ASSERT_EQUAL(err->signal, 11);
   CU_ASSERT_EQUAL(err->exit_status, -1);
   CU_ASSERT_EQUAL(err->task_id, 77); /* the future's id, not e's */
+  CU_ASSERT_EQUAL(err->pid, 4321);
   CU_ASSERT_PTR_NOT_NULL_FATAL(err->backtrace);
   CU_ASSERT_STRING_EQUAL(err->backtrace, "#0 boom()");
   /* a later success does not overwrite the failure */

@@ -61,7 +61,7 @@ static void finish_chunk(keel_future *c, int bad)
 static void fail_chunk(keel_future *c)
 {
   keel_error e = {KEEL_EWORKER, "the task process was killed by signal 9",
-                  1, "h1", 9, -1, c->task_id, NULL};
+                  1, "h1", 9, -1, c->task_id, NULL, 777};
   keel__future_lock();
   CU_ASSERT_TRUE(keel__future_finish_locked(c, KEEL_EWORKER, NULL, 0, &e));
   keel__future_unlock();

@@ -152,7 +152,7 @@ static void sample_open(keel_buf *b)
 static void sample_death(keel_buf *b)
 {
   keel__death d = {42, KEEL__C_CRASH, 11, -1, "Segmentation fault",
-                   "#0 crash()\n#1 main()\n"};
+                   "#0 crash()\n#1 main()\n", 4321};
   keel__wire_put_death(b, 9, &d);
 }
 
@@ -533,10 +533,11 @@ static void test_death_round_trip(void)
 {
   WATCHDOG(10);
   keel__death cases[4] = {
-      {9, KEEL__C_CRASH, 11, -1, "Segmentation fault", "#0 f()\n#1 main()"},
-      {0, KEEL__C_INIT, 0, 255, NULL, NULL},
-      {UINT64_MAX, KEEL__C_PROTO, 64, 0, "", "bt"},
-      {3, KEEL__C_DEADLINE, 9, -1, "deadline", ""},
+      {9, KEEL__C_CRASH, 11, -1, "Segmentation fault", "#0 f()\n#1 main()",
+       12345},
+      {0, KEEL__C_INIT, 0, 255, NULL, NULL, 0},
+      {UINT64_MAX, KEEL__C_PROTO, 64, 0, "", "bt", INT32_MAX},
+      {3, KEEL__C_DEADLINE, 9, -1, "deadline", "", 1},
   };
   for (int k = 0; k < 4; k++) {
     keel_buf b = {0};
@@ -556,6 +557,7 @@ static void test_death_round_trip(void)
     CU_ASSERT_EQUAL(d.cause, cases[k].cause);
     CU_ASSERT_EQUAL(d.signal, cases[k].signal);
     CU_ASSERT_EQUAL(d.exit_status, cases[k].exit_status);
+    CU_ASSERT_EQUAL(d.pid, cases[k].pid);
     CU_ASSERT_PTR_NOT_NULL_FATAL(d.message);
     CU_ASSERT_PTR_NOT_NULL_FATAL(d.backtrace);
     CU_ASSERT_STRING_EQUAL(d.message,
@@ -574,7 +576,7 @@ static void test_death_round_trip(void)
   /* every cause in range */
   int bad = 0;
   for (int c = KEEL__C_CRASH; c <= KEEL__C_PROTO; c++) {
-    keel__death in = {1, c, 0, 0, "m", "b"}, out;
+    keel__death in = {1, c, 0, 0, "m", "b", 0}, out;
     keel_buf b = {0};
     keel__wire_put_death(&b, 1, &in);
     uint8_t *m = dupmem(b.data + KEEL__WIRE_HDR, b.len - KEEL__WIRE_HDR);
@@ -821,6 +823,7 @@ static int rd_one_death(uint32_t cause, int32_t sig, int32_t status,
   keel_buf_append(&b, "msg", 3);
   keel__wire_put_u32(&b, bt_len_field);
   keel_buf_append(&b, "trace", 5);
+  keel__wire_put_u32(&b, 4321); /* the task process's pid */
   uint8_t *m = dupmem(b.data, b.len);
   keel__wire_rd r;
   keel__wire_reader(&r, m, b.len);
