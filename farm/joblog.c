@@ -88,8 +88,11 @@ static int read_rows(FILE *f, const char *path, farm_log_mode mode,
   char *row = NULL;
   size_t cap = 0, no = 0, seq;
   int rc = 0;
+  ssize_t len;
   rewind(f);
-  while (getline(&row, &cap, f) > 0) {
+  while ((len = getline(&row, &cap, f)) > 0) {
+    if (row[len - 1] != '\n')
+      break; /* a torn last row: cut (open) or not counted (check) */
     if (++no == 1 && !strncmp(row, "Seq\t", 4))
       continue; /* the header */
     if (!row_ok(row, path, no, line, n, &seq)) {
@@ -108,6 +111,16 @@ static int read_rows(FILE *f, const char *path, farm_log_mode mode,
   return rc;
 }
 
+/* Another farm holds it: say so. */
+static bool in_use(FILE *f, const char *path, int how)
+{
+  if (flock(fileno(f), how | LOCK_NB) == 0)
+    return false;
+  fprintf(stderr, "keelrun: joblog %s is in use by another farm%s\n", path,
+          errno == EWOULDBLOCK ? "" : " (cannot lock it)");
+  return true;
+}
+
 FILE *farm_joblog_open(const char *path, farm_log_mode mode, bool *done,
                        char *const *line, size_t n)
 {
@@ -122,9 +135,7 @@ FILE *farm_joblog_open(const char *path, farm_log_mode mode, bool *done,
   }
   /* One farm per joblog: a batch job resubmitted while the first still
    * runs must not run the same lines and interleave rows. */
-  if (flock(fileno(f), LOCK_EX | LOCK_NB)) {
-    fprintf(stderr, "keelrun: joblog %s is in use by another farm%s\n",
-            path, errno == EWOULDBLOCK ? "" : " (cannot lock it)");
+  if (in_use(f, path, LOCK_EX)) {
     fclose(f);
     return NULL;
   }
@@ -144,6 +155,25 @@ FILE *farm_joblog_open(const char *path, farm_log_mode mode, bool *done,
     fputs(header, f);
   fflush(f);
   return f;
+}
+
+int farm_joblog_check(const char *path, bool resume, char *const *line,
+                      size_t n)
+{
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return errno == ENOENT ? 0 : (fprintf(stderr, "keelrun: cannot read "
+                                          "joblog %s: %s\n", path,
+                                          strerror(errno)), -1);
+  bool *done = resume ? calloc(n + 1, sizeof *done) : NULL;
+  int rc = in_use(f, path, LOCK_SH) ||
+                   (resume && (!done || read_rows(f, path, FARM_LOG_RESUME,
+                                                  done, line, n)))
+               ? -1
+               : 0;
+  free(done);
+  fclose(f);
+  return rc;
 }
 
 int farm_joblog_row(FILE *f, const farm_row *r)

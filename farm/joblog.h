@@ -33,6 +33,12 @@ typedef enum farm_log_mode {
  * and row when it cannot be used. */
 FILE *farm_joblog_open(const char *path, farm_log_mode mode, bool *done,
                        char *const *line, size_t n);
+/* The same checks, reading only, before anything starts (keelrun): the
+ * joblog is not held by another farm, and to resume, each row is a row
+ * of these lines.  0 (also when there is no joblog yet), or -1 after a
+ * message on stderr. */
+int farm_joblog_check(const char *path, bool resume, char *const *line,
+                      size_t n);
 /* Append one row and flush it, so that a killed job loses no finished
  * line: 0, or -1 with errno when it could not be written. */
 int farm_joblog_row(FILE *f, const farm_row *r);

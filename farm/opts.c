@@ -1,6 +1,7 @@
 /* opts.c: the task farm's options, parsed and checked in one place for
  * keelrun (before mpirun starts) and keel-farm (which runs them). */
 #include "farm_opts.h"
+#include "joblog.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -120,28 +121,67 @@ int farm_line_check(const char *path, size_t no, const char *s, size_t len)
   return 0;
 }
 
-/* Each line of a regular file checked as keel-farm will check it. */
-static int check_lines(const char *path, FILE *f)
+/* A task file's lines as keel-farm numbers them: v[1..n], NULL for a
+ * blank line; read false when the file was not read (not a regular
+ * file: its bytes are keel-farm's). */
+typedef struct lines {
+  char **v;
+  size_t n, cap;
+  bool read;
+} lines;
+
+static void lines_free(lines *l)
+{
+  for (size_t i = 1; i <= l->n; i++)
+    free(l->v[i]);
+  free(l->v);
+}
+
+static int keep_line(lines *l, const char *s)
+{
+  if (l->n + 2 > l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 1024;
+    char **v = realloc(l->v, cap * sizeof *v);
+    if (!v)
+      return -1;
+    l->v = v;
+    l->cap = cap;
+  }
+  char *copy = NULL;
+  if (s[strspn(s, " \t")] && !(copy = strdup(s)))
+    return -1;
+  l->v[++l->n] = copy;
+  return 0;
+}
+
+/* Each line of a regular file checked as keel-farm will check it, and
+ * kept in *keep for the joblog's check. */
+static int check_lines(const char *path, FILE *f, lines *keep)
 {
   char *s = NULL;
   size_t cap = 0, no = 0;
   ssize_t len;
   int bad = 0;
+  keep->read = true;
   while ((len = getline(&s, &cap, f)) >= 0 && bad < 10) {
     if (len > 0 && s[len - 1] == '\n')
       s[--len] = '\0';
     if (len > 0 && s[len - 1] == '\r')
       s[--len] = '\0';
     bad += farm_line_check(path, ++no, s, (size_t)len) != 0;
+    if (!bad && keep_line(keep, s)) {
+      fprintf(stderr, "keelrun: out of memory reading %s\n", path);
+      bad++;
+    }
   }
   free(s);
   return bad ? -1 : 0;
 }
 
 /* Can the task file be read?  Opening is not enough: a directory opens
- * too.  A regular file's lines are checked; a pipe's bytes are
+ * too.  A regular file's lines are checked and kept; a pipe's bytes are
  * keel-farm's, not read here. */
-static int check_tasks(const char *path)
+static int check_tasks(const char *path, lines *keep)
 {
   struct stat st;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), err = errno;
@@ -149,7 +189,7 @@ static int check_tasks(const char *path)
     err = EISDIR;
   if (fd >= 0 && err != EISDIR) {
     FILE *f = S_ISREG(st.st_mode) ? fdopen(fd, "r") : NULL;
-    int rc = f ? check_lines(path, f) : 0;
+    int rc = f ? check_lines(path, f, keep) : 0;
     if (f)
       fclose(f);
     else
@@ -180,7 +220,13 @@ static int check_shell(const char *path)
 
 int farm_opts_check(const farm_opts *o)
 {
-  if (strcmp(o->tasks, "-") && check_tasks(o->tasks))
-    return -1;
-  return check_shell(o->shell);
+  lines l = {0};
+  int rc = strcmp(o->tasks, "-") ? check_tasks(o->tasks, &l) : 0;
+  /* the joblog: not another farm's; to resume, this task file's (what
+   * only keel-farm sees, a task file on standard input, it checks) */
+  if (!rc && o->joblog)
+    rc = farm_joblog_check(o->joblog, l.read && (o->resume || o->resume_failed),
+                           l.v, l.n);
+  lines_free(&l);
+  return rc ? -1 : check_shell(o->shell);
 }

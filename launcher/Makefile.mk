@@ -4,7 +4,8 @@
 bin_PROGRAMS += launcher/keelrun
 launcher_keelrun_SOURCES = launcher/keelrun.c launcher/alloc.c \
 	launcher/cmd.c launcher/launcher.h launcher/relay.c \
-	launcher/relay.h farm/farm_opts.h farm/opts.c \
+	launcher/relay.h farm/farm_opts.h farm/opts.c farm/joblog.h \
+	farm/joblog.c \
 	runtime/sys/fd.c
 launcher_keelrun_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \
 	-DKEEL_LIBEXECDIR='"$(pkglibexecdir)"' -DKEEL_MPIRUN='"$(MPIRUN)"'
