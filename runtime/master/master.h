@@ -192,7 +192,7 @@ typedef struct keel__fate {
  * stderr, unless the executor's quiet_crashes or KEEL_LOG=error. */
 void keel__report_crash(const keel_executor *ex, const keel_error *e,
                         keel__fate fate);
-/* The summary line of a break: n futures failed with KEEL_EBROKEN. */
+/* The summary line of a break that failed n > 0 other futures. */
 void keel__report_broken(const keel_executor *ex, size_t n);
 
 /* ---- dispatch.c ---- */

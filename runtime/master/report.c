@@ -66,8 +66,8 @@ void keel__report_crash(const keel_executor *ex, const keel_error *e,
 
 void keel__report_broken(const keel_executor *ex, size_t n)
 {
-  if (ex->opt.quiet_crashes || keel__log_level < KEEL__LOG_WARN)
-    return;
+  if (n == 0 || ex->opt.quiet_crashes || keel__log_level < KEEL__LOG_WARN)
+    return; /* nothing else failed: the crash's block said it all */
   keel__log("%s: %zu other unfinished future%s failed with KEEL_EBROKEN",
             ex->broken_msg ? ex->broken_msg : "executor broken", n,
             n == 1 ? "" : "s");

@@ -201,8 +201,11 @@ static int t_init_set(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(t_init_set);
 
+/* An initializer that fails, after a moment: the executor's first tasks
+ * are submitted by then, so they fail with its message. */
 static int t_init_fail(const void *arg, size_t len, keel_buf *out)
 {
+  usleep(300 * 1000);
   return keel_fail(out, "cannot open the model file");
 }
 KEEL_REGISTER(t_init_fail);
