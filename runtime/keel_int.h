@@ -122,6 +122,10 @@ char *keel__buf_steal(keel_buf *b, size_t *len);
 int keel__error_set(keel_error *e, int code, const char *message, int rank,
                     const char *host, int sig, int exit_status,
                     unsigned long long task_id, const char *backtrace);
+/* Fill e from src, every field copied (none from a NULL src), as the
+ * error of task task_id with code. */
+int keel__error_copy(keel_error *e, int code, const keel_error *src,
+                     unsigned long long task_id);
 void keel__error_clear(keel_error *e);
 /* A message formatted into fresh memory (the caller frees it), or NULL. */
 char *keel__error_printf(const char *fmt, ...) KEEL_PRINTF(1, 2);

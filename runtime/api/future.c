@@ -115,15 +115,8 @@ bool keel__future_finish_locked(keel_future *f, int code, char *data,
   f->data = data;
   f->len = len;
   f->printed = keel__printed_mark();
-  if (code) {
-    if (e) {
-      keel__error_set(&f->err, code, e->message, e->rank, e->host, e->signal,
-                      e->exit_status, f->task_id, e->backtrace);
-      f->err.pid = e->pid;
-    }
-    else
-      keel__error_set(&f->err, code, NULL, -1, NULL, 0, -1, f->task_id, NULL);
-  }
+  if (code)
+    keel__error_copy(&f->err, code, e, f->task_id);
   f->err.code = code;
   if (futures.watch_hook && !keel__queue_empty(&f->watchers))
     futures.watch_hook(f);

@@ -81,12 +81,7 @@ int keel_map_start(keel_executor *ex, keel_task_fn *fn, const void *items,
 /* A whole chunk failed: every item of it reports the chunk's error. */
 static int chunk_failed(keel_map *m, keel_future *c, int rc)
 {
-  const keel_error *e = keel_future_error(c);
-  keel__error_set(&m->err, rc, e ? e->message : NULL, e ? e->rank : -1,
-                  e ? e->host : NULL, e ? e->signal : 0,
-                  e ? e->exit_status : -1, c->task_id,
-                  e ? e->backtrace : NULL);
-  m->err.pid = e ? e->pid : 0;
+  keel__error_copy(&m->err, rc, keel_future_error(c), c->task_id);
   return rc;
 }
 

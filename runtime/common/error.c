@@ -65,6 +65,18 @@ int keel__error_set(keel_error *e, int code, const char *message, int rank,
   return n.message ? KEEL_OK : KEEL_ENOMEM;
 }
 
+int keel__error_copy(keel_error *e, int code, const keel_error *src,
+                     unsigned long long task_id)
+{
+  if (!src)
+    return keel__error_set(e, code, NULL, -1, NULL, 0, -1, task_id, NULL);
+  int rc = keel__error_set(e, code, src->message, src->rank, src->host,
+                           src->signal, src->exit_status, task_id,
+                           src->backtrace);
+  e->pid = src->pid;
+  return rc;
+}
+
 char *keel__error_printf(const char *fmt, ...)
 {
   va_list ap;

@@ -527,7 +527,8 @@ static bool send_in_place(keel__master *m, keel__sched *s, keel__xworker *w,
   keel__task t = {f->task_id, f->fn, f->item_size, f->arg,
                   (uint32_t)f->arg_len};
   char *msg = (char *)f->arg - KEEL__TASK_PREFIX;
-  keel__wire_task_prefix(msg, s->ex->id, &t);
+  if (!keel__wire_task_prefix(msg, s->ex->id, &t))
+    return false; /* no memory: packed, which fails as a send would */
   keel__arg_ref(f->arg, f->arg_len);
   m->send_ref(m, w->rank, msg, KEEL__TASK_PREFIX + f->arg_len, f->arg);
   return true;

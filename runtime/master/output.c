@@ -3,9 +3,9 @@
  * Nannies send what their task processes write on stdout and stderr in
  * OUTPUT messages (worker/lines.c), each record whole lines of one task.
  * The master alone prints them, each record whole lines in writes of
- * their own (write_lines), so that lines of different tasks never mix (a line longer than KEEL__LINE_MAX is cut
- * into lines of that size): the job's output is one stream, which
- * mpirun and keelrun pass on in order.  With KEEL_TAG_OUTPUT (keelrun
+ * their own (write_lines), so that lines of different tasks never mix (a
+ * line longer than KEEL__LINE_MAX is cut into lines of that size): the
+ * job's output is one stream, which mpirun and keelrun pass on in order.  With KEEL_TAG_OUTPUT (keelrun
  * --tag-output) each line starts with "[rank R host H task T] ".
  *
  * The manager thread must not block on a slow reader of our stdout, so a

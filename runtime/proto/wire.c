@@ -47,13 +47,19 @@ void keel__wire_put_hdr(keel_buf *b, uint8_t type, uint32_t exec, uint32_t count
   keel__wire_put_u32(b, 0); /* length, patched by keel__wire_finish */
 }
 
-void keel__wire_finish(keel_buf *b, size_t off, uint32_t count)
+void keel__wire_finish_plus(keel_buf *b, size_t off, uint32_t count,
+                            size_t extra)
 {
   if (b->len < off + KEEL__WIRE_HDR)
     return; /* its header did not fit (no memory): short, and rejected */
-  uint32_t len = (uint32_t)(b->len - off - KEEL__WIRE_HDR);
+  uint32_t len = (uint32_t)(b->len - off - KEEL__WIRE_HDR + extra);
   memcpy(b->data + off + 12, &count, 4);
   memcpy(b->data + off + 16, &len, 4);
+}
+
+void keel__wire_finish(keel_buf *b, size_t off, uint32_t count)
+{
+  keel__wire_finish_plus(b, off, count, 0);
 }
 
 /* ---- reading ---- */
@@ -156,36 +162,32 @@ char *keel__wire_get_str(keel__wire_rd *r)
 
 /* ---- messages ---- */
 
-void keel__wire_put_task(keel_buf *b, const keel__task *t)
+void keel__wire_put_task_head(keel_buf *b, const keel__task *t)
 {
   keel__wire_put_u64(b, t->id);
   keel__wire_put_u64(b, t->fn);
   keel__wire_put_u32(b, t->item_size);
-  keel__wire_put_bytes(b, t->arg, t->arg_len);
+  keel__wire_put_u32(b, t->arg_len); /* the length of the bytes field */
 }
 
-/* The fields of put_hdr() and put_task() in order, at p. */
-static char *put_at(char *p, const void *v, size_t n)
+void keel__wire_put_task(keel_buf *b, const keel__task *t)
 {
-  memcpy(p, v, n);
-  return p + n;
+  keel__wire_put_task_head(b, t);
+  if (t->arg_len)
+    put(b, t->arg, t->arg_len);
 }
 
-void keel__wire_task_prefix(void *p, uint32_t exec, const keel__task *t)
+bool keel__wire_task_prefix(void *p, uint32_t exec, const keel__task *t)
 {
-  uint32_t magic = KEEL__WIRE_MAGIC, count = 1,
-           len = KEEL__TASK_PREFIX - KEEL__WIRE_HDR + t->arg_len;
-  uint8_t vt[4] = {KEEL__WIRE_VERSION, KEEL__M_TASKS, 0, 0};
-  char *q = put_at(p, &magic, 4);
-  q = put_at(q, vt, 4);
-  q = put_at(q, &exec, 4);
-  q = put_at(q, &count, 4);
-  q = put_at(q, &len, 4);
-  q = put_at(q, &t->id, 8);
-  q = put_at(q, &t->fn, 8);
-  q = put_at(q, &t->item_size, 4);
-  q = put_at(q, &t->arg_len, 4);
-  keel__assert(q == (char *)p + KEEL__TASK_PREFIX);
+  keel_buf b = {0};
+  keel__wire_put_hdr(&b, KEEL__M_TASKS, exec, 0);
+  keel__wire_put_task_head(&b, t);
+  keel__wire_finish_plus(&b, 0, 1, t->arg_len);
+  bool ok = b.len == KEEL__TASK_PREFIX; /* short: no memory */
+  if (ok)
+    memcpy(p, b.data, b.len);
+  keel__buf_free(&b);
+  return ok;
 }
 
 int keel__wire_get_task(keel__wire_rd *r, keel__task *t)
@@ -201,12 +203,19 @@ int keel__wire_get_task(keel__wire_rd *r, keel__task *t)
   return r->err ? KEEL_EPROTO : KEEL_OK;
 }
 
-void keel__wire_put_result(keel_buf *b, const keel__result *res)
+void keel__wire_put_result_head(keel_buf *b, const keel__result *res)
 {
   keel__wire_put_u64(b, res->id);
   keel__wire_put_u32(b, (uint32_t)res->status);
   keel__wire_put_u32(b, res->runtime_us);
-  keel__wire_put_bytes(b, res->data, res->len);
+  keel__wire_put_u32(b, res->len); /* the length of the bytes field */
+}
+
+void keel__wire_put_result(keel_buf *b, const keel__result *res)
+{
+  keel__wire_put_result_head(b, res);
+  if (res->len)
+    put(b, res->data, res->len);
 }
 
 int keel__wire_get_result(keel__wire_rd *r, keel__result *res)

@@ -89,6 +89,11 @@ typedef struct keel__wire_rd {
 void keel__wire_put_hdr(keel_buf *b, uint8_t type, uint32_t exec, uint32_t count);
 /* Patch the payload length (and count) of the message starting at off. */
 void keel__wire_finish(keel_buf *b, size_t off, uint32_t count);
+/* The same for a message whose last `extra` bytes are not in b: the
+ * caller writes them after it, from where they lie (a large argument or
+ * result, after its *_head() fields). */
+void keel__wire_finish_plus(keel_buf *b, size_t off, uint32_t count,
+                            size_t extra);
 void keel__wire_put_u32(keel_buf *b, uint32_t v);
 void keel__wire_put_u64(keel_buf *b, uint64_t v);
 void keel__wire_put_f64(keel_buf *b, double v);
@@ -121,12 +126,17 @@ typedef struct keel__result {
   uint32_t len;
 } keel__result;
 void keel__wire_put_task(keel_buf *b, const keel__task *t);
+/* put_task() and put_result() without the argument's or result's bytes:
+ * their length only, the bytes to follow (keel__wire_finish_plus()). */
+void keel__wire_put_task_head(keel_buf *b, const keel__task *t);
+void keel__wire_put_result_head(keel_buf *b, const keel__result *res);
 /* A TASKS message of one task, built where its argument lies: the
  * KEEL__TASK_PREFIX bytes written at p (just before t->arg) make p[0 ..
  * KEEL__TASK_PREFIX + arg_len) the message keel__wire_put_task() and
- * keel__wire_finish() would have built, without copying the argument. */
+ * keel__wire_finish() would have built, without copying the argument.
+ * False, with nothing written, without memory. */
 #define KEEL__TASK_PREFIX (KEEL__WIRE_HDR + 8 + 8 + 4 + 4)
-void keel__wire_task_prefix(void *p, uint32_t exec, const keel__task *t);
+bool keel__wire_task_prefix(void *p, uint32_t exec, const keel__task *t);
 int keel__wire_get_task(keel__wire_rd *r, keel__task *t);
 void keel__wire_put_result(keel_buf *b, const keel__result *res);
 int keel__wire_get_result(keel__wire_rd *r, keel__result *res);

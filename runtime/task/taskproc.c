@@ -68,24 +68,19 @@ static bool channel_intact(void)
 }
 
 /* One task's result, at once: a result held back would be lost, and its
- * task run again, if the next task were killed. */
-/* The RESULTS message of r, in one write; a large result's bytes are
- * written from where the task left them, after its packed fields, not
- * copied into the message. */
+ * task run again, if the next task were killed.  A large result's bytes
+ * are written from where the task left them, after the message's packed
+ * fields, not copied into it. */
 static void send_result(const keel__result *r)
 {
   bool big = r->len >= KEEL__RESULT_ALONE;
-  keel__result head = *r;
-  head.len = big ? 0 : r->len;
   keel__buf_reset(&tp.out);
   keel__wire_put_hdr(&tp.out, KEEL__M_RESULTS, 0, 0);
-  keel__wire_put_result(&tp.out, &head);
-  keel__wire_finish(&tp.out, 0, 1);
-  if (big) {
-    uint32_t len = (uint32_t)(tp.out.len - KEEL__WIRE_HDR) + r->len;
-    memcpy(tp.out.data + 16, &len, 4);                /* the payload's */
-    memcpy(tp.out.data + tp.out.len - 4, &r->len, 4); /* the bytes' */
-  }
+  if (big)
+    keel__wire_put_result_head(&tp.out, r);
+  else
+    keel__wire_put_result(&tp.out, r);
+  keel__wire_finish_plus(&tp.out, 0, 1, big ? r->len : 0);
   /* The task closed (or broke, or replaced) the channel: its result cannot
    * reach the nanny.  End while the task is still the current one, so that
    * the nanny blames it and says why, rather than run it again. */

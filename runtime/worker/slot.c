@@ -453,12 +453,8 @@ static void send_tasks(slot *s, size_t n)
       keel_buf_append(&c->wout, t->enc, t->len);
     hold(s, t);
   }
-  keel__wire_finish(&c->wout, off, (uint32_t)n);
+  keel__wire_finish_plus(&c->wout, off, (uint32_t)n, big ? big->len : 0);
   if (big) { /* written from its entry, which stays until its result */
-    uint32_t len;
-    memcpy(&len, c->wout.data + off + 16, 4);
-    len += big->len;
-    memcpy(c->wout.data + off + 16, &len, 4);
     c->ext = big->enc;
     c->ext_len = big->len;
     c->ext_pos = 0;

@@ -98,8 +98,10 @@ static void test_chunks_in_order_with_failures(void)
     if (i >= 4 && i <= 6) { /* chunk 1: each of its items says why */
       CU_ASSERT_EQUAL(rc, KEEL_EWORKER);
       CU_ASSERT_PTR_NOT_NULL(keel_map_error(m));
-      if (keel_map_error(m))
+      if (keel_map_error(m)) {
         CU_ASSERT_EQUAL(keel_map_error(m)->signal, 9);
+        CU_ASSERT_EQUAL(keel_map_error(m)->pid, 777);
+      }
     } else if (i == 8) { /* its own failure, its own message */
       CU_ASSERT_EQUAL(rc, KEEL_ETASK);
       CU_ASSERT_STRING_EQUAL(keel_map_error(m)->message, "unlucky");
