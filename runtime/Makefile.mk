@@ -20,7 +20,7 @@ runtime_libkeel_core_la_SOURCES = \
 	runtime/api/completion.c runtime/api/executor.c runtime/api/map.c \
 	runtime/api/drain.c runtime/api/callback.c runtime/api/printed.c \
 	runtime/api/arg.c \
-	runtime/master/master.h runtime/master/ranks.c \
+	runtime/master/master.h runtime/master/guard.c runtime/master/ranks.c \
 	runtime/master/transport.c runtime/master/watch.c \
 	runtime/master/output.c runtime/master/report.c \
 	runtime/master/dispatch.c \

@@ -2,6 +2,8 @@
  * master/master.h: the manager thread on rank 0, the one thread of the
  * master that calls MPI after keel_init().  Its files, from the bottom up:
  *
+ *   guard.c      the deadline of a spawn: one that wedges ends the
+ *                master rather than hang the job
  *   ranks.c      the worker ranks: the table, the communicators that reach
  *                them, spawning workers for a program started alone
  *   transport.c  MPI traffic with the workers: nonblocking sends (and the
@@ -30,6 +32,30 @@
 
 #include <mpi.h>
 #include <poll.h>
+
+/* ---- guard.c ---- */
+
+/* Exit status of a master whose MPI_Comm_spawn wedged (EX_SOFTWARE). */
+#define KEEL__WEDGED_STATUS 70
+/* Seconds a spawn may take by default (KEEL_SPAWN_TIMEOUT). */
+#define KEEL__SPAWN_TIMEOUT 60.0
+
+typedef struct keel__guard {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  double timeout;  /* seconds a spawn may take */
+  double deadline; /* of the spawn running, while armed */
+  char what[256];  /* that spawn, for the message */
+  bool started, armed, stop;
+} keel__guard;
+
+void keel__guard_init(keel__guard *g, double timeout);
+/* A spawn described by fmt starts: end the process if it has not
+ * returned (keel__guard_disarm) within the timeout. */
+void keel__guard_arm(keel__guard *g, const char *fmt, ...) KEEL_PRINTF(2, 3);
+void keel__guard_disarm(keel__guard *g);
+void keel__guard_destroy(keel__guard *g);
 
 /* ---- ranks.c ---- */
 
@@ -68,6 +94,7 @@ typedef struct keel__ranks {
   /* called just before each spawn, which holds the manager thread */
   void (*before_spawn)(void *arg);
   void *before_arg;
+  keel__guard guard; /* watches each spawn */
 } keel__ranks;
 
 /* The ranks of the job (keelrun/mpirun), or none yet when world has size

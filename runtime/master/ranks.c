@@ -67,6 +67,9 @@ int keel__ranks_start(keel__ranks *rs, MPI_Comm world)
 {
   int size;
   memset(rs, 0, sizeof *rs);
+  keel__guard_init(&rs->guard,
+                   keel__env_seconds("KEEL_SPAWN_TIMEOUT", KEEL__SPAWN_TIMEOUT,
+                                     1.0, 86400.0));
   if (keel__comm_check(MPI_Comm_size(world, &size), "MPI_Comm_size"))
     return KEEL_EMPI;
   rs->v = calloc(1, sizeof *rs->v); /* 0: the master */
@@ -118,6 +121,7 @@ void keel__ranks_free(keel__ranks *rs)
   free(rs->todo);
   rs->todo = NULL;
   rs->ntodo = rs->todocap = 0;
+  keel__guard_destroy(&rs->guard);
 }
 
 void keel__ranks_set_host(keel__ranks *rs, int rank, char *host)
@@ -252,6 +256,18 @@ static char **replacement_argv(const char *exe)
   return v;
 }
 
+/* /proc/self/exe's target exe says that the file is gone: drop the
+ * kernel's suffix. */
+static bool gone(char *exe, size_t len)
+{
+  static const char suffix[] = " (deleted)";
+  size_t n = sizeof suffix - 1;
+  if (len < n || strcmp(exe + len - n, suffix))
+    return false;
+  exe[len - n] = '\0';
+  return true;
+}
+
 /* MPI_Comm_spawn n copies of this very program, with its arguments, on
  * host (NULL: where the launcher likes; a program started alone, whose
  * environment its spawned workers inherit). */
@@ -263,6 +279,15 @@ static int spawn_procs(keel__ranks *rs, int n, const char *host,
   int *codes = calloc((size_t)n, sizeof *codes), elen = 0, rc;
   if (len > 0)
     exe[len] = '\0';
+  /* A program deleted or replaced (rebuilt) while it runs reads "PATH
+   * (deleted)": the spawned process could not start, or would be another
+   * program, and Open MPI's spawn would wait for it for ever. */
+  if (len > 0 && (gone(exe, (size_t)len) || access(exe, X_OK))) {
+    free(codes);
+    spawn_failed(rs, "cannot spawn workers: the program %s was deleted or "
+                 "replaced while it runs", exe);
+    return KEEL_ESYS;
+  }
   char **argv = len > 0 && host ? replacement_argv(exe) : keel__self.argv + 1;
   if (len <= 0 || !codes || !argv) {
     free(codes);
@@ -332,17 +357,25 @@ const char *keel__ranks_host(const keel__ranks *rs, int rank)
 static int spawn(keel__ranks *rs, int n, const char *host, int index)
 {
   MPI_Comm inter;
-  int *plan = calloc((size_t)n + 1, sizeof *plan), rc = KEEL_ENOMEM;
-  if (plan && rs->before_spawn)
-    rs->before_spawn(rs->before_arg);
-  if (!plan)
+  int *plan = calloc((size_t)n + 1, sizeof *plan), rc;
+  if (!plan) {
     spawn_failed(rs, "cannot spawn workers: %s", "out of memory");
-  else if ((rc = spawn_procs(rs, n, host, &inter)) == KEEL_OK &&
-           (rc = adopt(rs, inter, n, plan, index)) == KEEL_OK) {
+    return KEEL_ENOMEM;
+  }
+  if (rs->before_spawn)
+    rs->before_spawn(rs->before_arg);
+  if (host)
+    keel__guard_arm(&rs->guard, "MPI_Comm_spawn of a worker on host %s "
+                    "(to replace a lost one)", host);
+  else
+    keel__guard_arm(&rs->guard, "MPI_Comm_spawn of %d worker(s)", n);
+  if ((rc = spawn_procs(rs, n, host, &inter)) == KEEL_OK &&
+      (rc = adopt(rs, inter, n, plan, index)) == KEEL_OK) {
     rs->spawned += n;
     if (rs->spawn_mode)
       keel__bind_master(indexes_top(rs));
   }
+  keel__guard_disarm(&rs->guard);
   free(plan);
   return rc;
 }

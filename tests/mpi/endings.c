@@ -20,6 +20,15 @@
  *   endings daemon     a task leaves a setsid() daemon that holds its
  *                      stdout and stderr, then SIGKILLs its own nanny;
  *                      the program returns 0
+ *   endings wedge      as lose, but the replacement spawned for the lost
+ *                      rank never starts MPI (it gets the master's
+ *                      KEEL_ENDINGS_WEDGED and pauses), so its
+ *                      MPI_Comm_spawn never returns: the master must end
+ *                      itself with status 70 after KEEL_SPAWN_TIMEOUT
+ *   endings deleted    unlinks its own program file, then as lose: the
+ *                      replacement is refused with a line, the program
+ *                      goes on with the ranks left and returns 0 (run it
+ *                      from a copy)
  *   endings silence HOST  a task sleeps on HOST (one task only); the
  *                      program says "endings: waiting" and, when the
  *                      future fails (HOST cut off by tests/bench/
@@ -259,8 +268,24 @@ static int drain_on_signal(keel_executor *ex)
   return ran > 0 && ran + cancelled == n ? 0 : -1;
 }
 
+/* Make this program's replacement workers hang, or unable to start. */
+static int spoil_replacements(const char *how)
+{
+  char exe[4096];
+  ssize_t len;
+  if (!strcmp(how, "wedge"))
+    return setenv("KEEL_ENDINGS_WEDGED", "1", 1);
+  if ((len = readlink("/proc/self/exe", exe, sizeof exe - 1)) < 0)
+    return -1;
+  exe[len] = '\0';
+  return unlink(exe);
+}
+
 int main(int argc, char **argv)
 {
+  if (getenv("KEEL_ENDINGS_WEDGED")) /* a replacement, when told to hang */
+    for (;;)
+      pause();
   if (keel_init(&argc, &argv))
     return 2;
   if (argc < 2) {
@@ -275,12 +300,16 @@ int main(int argc, char **argv)
   keel_executor *ex;
   if (keel_executor_create(NULL, &ex) || run_everywhere(ex) < 1)
     return 2;
+  bool spoil = !strcmp(how, "wedge") || !strcmp(how, "deleted");
+  if (spoil && spoil_replacements(how))
+    return 2;
   if (!strcmp(how, "lose") || !strcmp(how, "daemon") ||
-      !strcmp(how, "crash")) {
-    keel_task_fn *killer = !strcmp(how, "lose")    ? t_kill_nanny
+      !strcmp(how, "crash") || spoil) {
+    keel_task_fn *killer = !strcmp(how, "lose") || spoil ? t_kill_nanny
                            : !strcmp(how, "crash") ? t_crash_nanny
                                                    : t_daemon_then_kill_nanny;
-    if (lose_one(killer, argc > 2 ? argv[2] : NULL) || run_everywhere(ex) < 1)
+    if (lose_one(killer, argc > 2 && !spoil ? argv[2] : NULL) ||
+        run_everywhere(ex) < 1)
       return 2;
   } else if (!strcmp(how, "drain") && drain_on_signal(ex)) {
     return 2;
