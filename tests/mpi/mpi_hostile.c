@@ -103,6 +103,31 @@ static int t_block_term(const void *arg, size_t len, keel_buf *out)
 }
 KEEL_REGISTER(t_block_term);
 
+/* Lowers its task process's open-file limit to the fds it has now: the
+ * task process can open nothing more. */
+static int t_no_more_fds(const void *arg, size_t len, keel_buf *out)
+{
+  struct rlimit rl;
+  int lowest = dup(0);
+  if (lowest < 0 || close(lowest) || getrlimit(RLIMIT_NOFILE, &rl))
+    return keel_fail(out, "cannot find the lowest free fd");
+  rl.rlim_cur = (rlim_t)lowest;
+  if (setrlimit(RLIMIT_NOFILE, &rl))
+    return keel_fail(out, "setrlimit: %s", strerror(errno));
+  return keel_buf_append(out, &lowest, sizeof lowest);
+}
+KEEL_REGISTER(t_no_more_fds);
+
+/* Returns the sum of its argument's bytes. */
+static int t_sum_bytes(const void *arg, size_t len, keel_buf *out)
+{
+  unsigned long long sum = 0;
+  for (size_t i = 0; i < len; i++)
+    sum += ((const unsigned char *)arg)[i];
+  return keel_buf_append(out, &sum, sizeof sum);
+}
+KEEL_REGISTER(t_sum_bytes);
+
 static bool gone_within(pid_t pid, double s)
 {
   double end = tu_now() + s;
@@ -134,6 +159,42 @@ static void test_task_closing_every_fd(void)
   CU_ASSERT_PTR_NOT_NULL_FATAL(e);
   printf("\n  %s\n", e->message ? e->message : "");
   CU_ASSERT_PTR_NOT_NULL(strstr(e->message ? e->message : "", "channel"));
+  keel_future_release(f);
+  CU_ASSERT_EQUAL(run(ex, t_square, 7, &d, &len), KEEL_OK);
+  CU_ASSERT_EQUAL(*(const long long *)d, 49);
+  CU_ASSERT_EQUAL(keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT), KEEL_OK);
+}
+
+/* A large argument reaches its task process through the nanny's memfd,
+ * which the task process opens (TASKFD).  When it cannot (a task before
+ * it left the process no fd to spare), that task fails alone with
+ * KEEL_ESYS and why; the process goes on with the small tasks after it. */
+static void test_big_arg_unreachable(void)
+{
+  WATCHDOG(60);
+  keel_options o;
+  keel_executor *ex = NULL;
+  keel_options_init(&o);
+  o.max_workers = 1; /* one task process: the one whose fds are spent */
+  CU_ASSERT_EQUAL_FATAL(keel_executor_create(&o, &ex), KEEL_OK);
+  const void *d;
+  size_t len;
+  CU_ASSERT_EQUAL_FATAL(run(ex, t_no_more_fds, 0, &d, &len), KEEL_OK);
+  size_t n = 1u << 20;
+  unsigned char *big = malloc(n);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+  memset(big, 1, n);
+  keel_future *f = NULL;
+  CU_ASSERT_EQUAL_FATAL(keel_submit(ex, t_sum_bytes, big, n, &f), KEEL_OK);
+  free(big);
+  CU_ASSERT_EQUAL(keel_future_result(f, 30, NULL, NULL), KEEL_ESYS);
+  const keel_error *e = keel_future_error(f);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+  printf("\n  %s\n", e->message ? e->message : "");
+  CU_ASSERT_PTR_NOT_NULL(strstr(e->message ? e->message : "",
+                                "cannot map the task's argument"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e->message ? e->message : "",
+                                strerror(EMFILE)));
   keel_future_release(f);
   CU_ASSERT_EQUAL(run(ex, t_square, 7, &d, &len), KEEL_OK);
   CU_ASSERT_EQUAL(*(const long long *)d, 49);
@@ -230,6 +291,7 @@ int main(int argc, char **argv)
 {
   static const tu_test tests[] = {
       TU_TEST(test_task_closing_every_fd),
+      TU_TEST(test_big_arg_unreachable),
       TU_TEST(test_garbage_on_stdout_and_stderr),
       TU_TEST(test_leftover_child_dies_with_its_task_process),
       TU_TEST(test_leftover_in_own_session_dies_too),
