@@ -5,6 +5,10 @@
  *   grain-empty  tasks/s
  *   grain-10us, grain-100us, grain-1ms  efficiency: tasks x grain /
  *                (workers x wall time), in %.
+ *   grain-ceiling-10us, -100us, -1ms  the same spins back to back in the
+ *                master, no runtime at all, on one core: the efficiency
+ *                this machine's CPU-clock reads leave (spin.h), which no
+ *                runtime can pass.
  * KEEL_BENCH_GRAIN=10us (or empty, 100us, 1ms) runs that grain alone. */
 #include "bench.h"
 #include "spin.h"
@@ -36,6 +40,17 @@ static double run(keel_executor *ex, unsigned us, size_t n)
   return t;
 }
 
+/* Efficiency of spins of us microseconds back to back for about 0.3 s in
+ * this thread: tasks x grain / wall time, in %. */
+static double ceiling(unsigned us)
+{
+  unsigned n = 300000 / us;
+  double t0 = now();
+  for (unsigned i = 0; i < n; i++)
+    spin_us(us);
+  return 100.0 * n * us * 1e-6 / (now() - t0);
+}
+
 int main(int argc, char **argv)
 {
   if (keel_init(&argc, &argv))
@@ -60,11 +75,20 @@ int main(int argc, char **argv)
     snprintf(what, sizeof what, "keel, %u tasks of %u us CPU on %d workers, "
              "all submitted then collected; median of %d", grain_tasks[g],
              grain_us[g], workers, nr);
-    if (grain_us[g] == 0)
+    if (grain_us[g] == 0) {
       figure(key, grain_tasks[g] / m, "tasks/s", what);
-    else
-      figure(key, 100.0 * grain_tasks[g] * grain_us[g] * 1e-6 /
-                      (workers * m), "%", what);
+      continue;
+    }
+    figure(key, 100.0 * grain_tasks[g] * grain_us[g] * 1e-6 / (workers * m),
+           "%", what);
+    double c[RUNS];
+    for (int r = 0; r < nr; r++)
+      c[r] = ceiling(grain_us[g]);
+    snprintf(key, sizeof key, "grain-ceiling-%s", grain_key[g]);
+    snprintf(what, sizeof what, "the %u us spins back to back on one core, "
+             "no runtime: the most this machine's CPU-clock reads allow; "
+             "median of %d", grain_us[g], nr);
+    figure(key, median(c, nr), "%", what);
   }
   keel_executor_shutdown(ex, KEEL_SHUTDOWN_WAIT);
   return keel_finalize() ? 1 : 0;
