@@ -134,8 +134,7 @@ static int receive(keel__nanny *n)
     if (!flag)
       break;
     MPI_Get_count(&st, MPI_BYTE, &len);
-    char *into = len >= (int)KEEL__TAKE_MIN ? keel__shmbuf_new((size_t)len)
-                                            : malloc(len > 0 ? (size_t)len : 1);
+    char *into = keel__shmbuf_new(len > 0 ? (size_t)len : 0);
     if (keel__recvq_post_into(&n->recvs, &m, len, into)) {
       keel__shmbuf_free(into);
       keel__log("out of memory receiving from the master; exiting");

@@ -55,10 +55,10 @@ static shm *find(const char *buf)
 char *keel__shmbuf_new(size_t n)
 {
   shm *e = NULL;
-  for (int i = 0; shm_usable() && open_fds < SHM_MAX && !e && i < SHM_MAX;
-       i++)
-    if (!table[i].map)
-      e = &table[i];
+  if (n >= KEEL__TAKE_MIN && shm_usable() && open_fds < SHM_MAX)
+    for (int i = 0; !e && i < SHM_MAX; i++)
+      if (!table[i].map)
+        e = &table[i];
   if (!e)
     return malloc(n ? n : 1);
   int fd = memfd_create("keel-task", MFD_CLOEXEC);
